@@ -1,0 +1,70 @@
+"""SDSS/BOSS ``spec-PLATE-MJD-FIBER.fits`` files -> galaxy records.
+
+HDU1 ``COADD``: ``loglam`` (log10 vacuum Angstrom), ``flux`` (1e-17 erg/s/cm2/A), ``ivar``, ``and_mask``;
+HDU2 (``SPECOBJ`` in DR8+ lite/full files, ``SPALL`` in BOSS v5_13_2): ``Z``, ``ZWARNING``, ``CLASS``,
+``PLUG_RA``/``PLUG_DEC`` and ``SPECTROFLUX`` (ugriz synthetic fluxes, nanomaggies).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+
+# SPPIXMASK bits that make a pixel unusable (SDSS DR17 bitmask reference): NOPLUG, BADTRACE, BADFLAT, BADARC,
+# FULLREJECT, NOSKY, BRIGHTSKY, NODATA, COMBINEREJ, BADFLUXFACTOR, BADSKYCHI. Informational bits
+# (MANYBADCOLUMNS, NEARBADPIXEL, LOWFLAT, PARTIALREJECT, SCATTEREDLIGHT, CROSSTALK) are set on ~half of all
+# good pixels and do not mask.
+BAD_PIXEL_BITS = (0, 1, 2, 3, 18, 22, 23, 24, 25, 26, 27)
+BAD_PIXEL_MASK = sum(1 << b for b in BAD_PIXEL_BITS)
+
+
+def read_spec(path: str | os.PathLike) -> dict[str, Any]:
+    """One SDSS spectrum file as a galaxy record.
+
+    The redshift enters ``properties.redshift`` only when ``ZWARNING == 0``; failures keep their spectrum and
+    photometry. ``SPECTROFLUX`` has no ivar in every data release; where it is missing, the photometry is
+    left out rather than given invented errors.
+    """
+    try:
+        hdus = fits.open(path, memmap=False)
+    except OSError as err:
+        raise ValueError(f"{path}: not a readable FITS file ({err}); expected an SDSS spec-*.fits") from err
+    with hdus:
+        names = [h.name for h in hdus]
+        if "COADD" not in names:
+            raise ValueError(f"{path}: no COADD HDU (found {names}); expected an SDSS spec-PLATE-MJD-FIBER.fits")
+        coadd = hdus["COADD"].data
+        meta_hdu = next((hdus[n] for n in ("SPECOBJ", "SPALL") if n in names), None)
+        meta = meta_hdu.data[0] if meta_hdu is not None else None
+        columns = meta_hdu.columns.names if meta_hdu is not None else []
+        spectrum = {
+            "wavelength": (10.0 ** coadd["loglam"].astype(np.float64)),
+            "flux": coadd["flux"].astype(np.float32),
+            "ivar": coadd["ivar"].astype(np.float32),
+            "mask": (coadd["and_mask"].astype(np.int64) & BAD_PIXEL_MASK) != 0,
+            "lsf_sigma": None,
+        }
+        header = hdus[0].header
+        plate, mjd, fiber = header.get("PLATEID"), header.get("MJD"), header.get("FIBERID")
+    record: dict[str, Any] = {
+        "object_id": f"sdss-{plate:04d}-{mjd}-{fiber:04d}" if None not in (plate, mjd, fiber) else str(path),
+        "survey": "sdss",
+        "ra": float(meta["PLUG_RA"]) if meta is not None else None,
+        "dec": float(meta["PLUG_DEC"]) if meta is not None else None,
+        "spectrum": spectrum,
+        "photometry": None,
+        "image": None,
+        "properties": None,
+    }
+    if meta is not None and "SPECTROFLUX" in columns and "SPECTROFLUX_IVAR" in columns:
+        record["photometry"] = {
+            "band": [f"sdss_{b}" for b in "ugriz"],
+            "flux": np.asarray(meta["SPECTROFLUX"], dtype=np.float32),
+            "flux_ivar": np.asarray(meta["SPECTROFLUX_IVAR"], dtype=np.float32),
+        }
+    if meta is not None and int(meta["ZWARNING"]) == 0:
+        record["properties"] = {"redshift": float(meta["Z"])}
+    return record

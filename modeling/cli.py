@@ -1,0 +1,72 @@
+"""The ``galfm`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .configuration_galfm import PRESET_PARAMETERS, PRESETS
+    from .filters_galfm import available_bands
+
+    print("Model presets (GalFMConfig.from_preset):")
+    for name, sizes in PRESETS.items():
+        print(f"  {name:6s} {PRESET_PARAMETERS[name] / 1e6:8.2f}M parameters  {sizes}")
+    bands = available_bands()
+    print(f"Known photometric bands ({len(bands)}): {', '.join(bands)}")
+    return 0
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from .hub_cache import place_in_hf_cache
+
+    snapshot = place_in_hf_cache(args.folder, args.repo, cache_dir=args.cache_dir, revision=args.revision)
+    print(f"{args.folder} -> {snapshot}")
+    print(f'With HF_HUB_OFFLINE=1: AutoModel.from_pretrained("{args.repo}") now loads it.')
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(out_dir=Path(args.out), data_dir=Path(args.data_dir), seed=args.seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="galfm", description="galfm: a multimodal foundation model for galaxies.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = sub.add_parser("info", help="model presets with parameter counts, and the known filter bands")
+    info.set_defaults(func=_cmd_info)
+
+    demo = sub.add_parser("demo", help="build a tiny model and embed the bundled real SDSS/DESI spectra")
+    demo.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
+    demo.add_argument("--data-dir", default=str(TESTS_DATA), help="folder with sdss/ and desi/ FITS files")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=_cmd_demo)
+
+    cache = sub.add_parser("cache", help="place a saved model folder in the HF cache as a Hub repo id (offline use)")
+    cache.add_argument("folder", help="a save_pretrained folder")
+    cache.add_argument("--repo", required=True, help="repo id to serve it as, e.g. org/galfm")
+    cache.add_argument("--cache-dir", default=None, help="HF hub cache (default: $HF_HUB_CACHE)")
+    cache.add_argument("--revision", default="main")
+    cache.set_defaults(func=_cmd_cache)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pretraining (Accelerate), fine-tuning (Trainer), evaluation and Hub tools for galfm."""
