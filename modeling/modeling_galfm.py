@@ -51,16 +51,22 @@ class GalFMModelOutput(ModelOutput):
 
 
 class GalFMFourierFeatures(nn.Module):
-    """sin/cos of a scalar coordinate at geometrically spaced frequencies (fixed, not learned)."""
+    """sin/cos of a scalar coordinate at geometrically spaced frequencies (fixed, not learned).
+
+    The frequencies are computed in ``forward`` rather than kept as a buffer: they are a pure function of the
+    config, and ``from_pretrained`` builds modules on the meta device, where a non-persistent buffer is lost.
+    """
 
     def __init__(self, num_frequencies: int, min_frequency: float, max_frequency: float):
         super().__init__()
-        freqs = torch.logspace(math.log10(min_frequency), math.log10(max_frequency), num_frequencies)
-        self.register_buffer("frequencies", 2 * math.pi * freqs, persistent=False)
+        self.num_frequencies = num_frequencies
+        self.log_min, self.log_max = math.log10(min_frequency), math.log10(max_frequency)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        angles = x.unsqueeze(-1) * self.frequencies
-        return torch.cat([angles.sin(), angles.cos()], dim=-1)
+        # float32 even under bf16 autocast: 1e-3 dex wavelength offsets times 2*pi*500 need the mantissa
+        freqs = torch.logspace(self.log_min, self.log_max, self.num_frequencies, device=x.device)
+        angles = x.float().unsqueeze(-1) * (2 * math.pi * freqs)
+        return torch.cat([angles.sin(), angles.cos()], dim=-1).to(x.dtype)
 
 
 class GalFMWavelengthEmbedding(nn.Module):
@@ -170,6 +176,9 @@ class GalFMEmbeddings(nn.Module):
             )
             add(tokens, image_attention_mask, IMAGE_TOKEN)
         if property_values is not None:
+            if property_ids.numel() and int(property_ids.max()) >= cfg.num_property_types:
+                raise ValueError(f"property id {int(property_ids.max())} >= config.num_property_types "
+                                 f"({cfg.num_property_types}); the processor lists more properties than the model knows")
             tokens = self.property_projection(property_values.to(dtype).unsqueeze(-1))
             tokens = tokens + self.property_type_embeddings(property_ids)
             add(tokens, property_attention_mask, PROPERTY_TOKEN)

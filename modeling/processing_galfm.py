@@ -196,7 +196,9 @@ class GalFMProcessor(FeatureExtractionMixin):
         image_softening (`float`): surface-brightness softening of image pixels (nanomaggies / arcsec²).
         filter_table (`dict`): band name -> [effective wavelength, FWHM] (Angstrom). Default: every speclite
             band galfm knows plus the synthetic J-PAS set.
-        property_specs (`dict`): property -> {"center", "scale", "transform"}; the tokenizable properties.
+        property_names (`list`): the tokenizable properties in the order that defines their type ids (a list,
+            because JSON configs do not keep dict order).
+        property_specs (`dict`): property -> {"center", "scale", "transform"}, the token scaling.
     """
 
     model_input_names = [
@@ -218,6 +220,7 @@ class GalFMProcessor(FeatureExtractionMixin):
         image_patch_size: int = 8,
         image_softening: float = 0.05,
         filter_table: dict[str, list[float]] | None = None,
+        property_names: list[str] | None = None,
         property_specs: dict[str, dict[str, Any]] | None = None,
         **kwargs,
     ):
@@ -234,6 +237,10 @@ class GalFMProcessor(FeatureExtractionMixin):
             property_specs = {k: {"center": s.center, "scale": s.scale, "transform": s.transform}
                               for k, s in PROPERTIES.items()}
         self.property_specs = property_specs
+        self.property_names = list(property_names) if property_names is not None else list(property_specs)
+        missing = [k for k in self.property_names if k not in property_specs]
+        if missing:
+            raise ValueError(f"property_specs lacks the scaling of {missing}")
 
     # ------------------------------------------------------------------ configuration helpers
     @property
@@ -241,10 +248,6 @@ class GalFMProcessor(FeatureExtractionMixin):
         """Edges (Angstrom) of the common observed-frame log-lambda grid."""
         n = self.spectrum_num_patches * self.spectrum_patch_size
         return 10 ** (self.spectrum_log_wavelength_min + self.spectrum_log_wavelength_step * np.arange(n + 1))
-
-    @property
-    def property_keys(self) -> list[str]:
-        return list(self.property_specs)
 
     def add_filter(self, name: str, wavelength, response) -> None:
         """Teach the tokenizer a new band from its transmission curve (Angstrom or a length Quantity).
@@ -406,7 +409,7 @@ class GalFMProcessor(FeatureExtractionMixin):
 
     def _property_tokens(self, properties: Mapping, galaxy: str) -> dict[str, np.ndarray] | None:
         values, ids = [], []
-        keys = self.property_keys
+        keys = self.property_names
         for key, raw in properties.items():
             if raw is None or key == "morphology":
                 continue
@@ -416,7 +419,7 @@ class GalFMProcessor(FeatureExtractionMixin):
                     raise _fail(galaxy, "properties.sfh", f"shape {sfh.shape}",
                                 f"give the mass fraction formed in each of the {NUM_SFH_BINS} age bins")
                 items = [(f"sfh_{i:02d}", v) for i, v in enumerate(sfh)]
-            elif key in self.property_specs:
+            elif key in keys or key in PROPERTIES:  # known; tokenized if this processor lists it
                 if _is_quantity(raw):
                     raise _fail(galaxy, f"properties.{key}", "got an astropy Quantity",
                                 "give a plain number in the unit of galfm.properties_galfm.PROPERTIES")
@@ -425,7 +428,7 @@ class GalFMProcessor(FeatureExtractionMixin):
                 raise _fail(galaxy, f"properties.{key}", "unknown property",
                             f"use one of: {', '.join(k for k in keys if not k.startswith('sfh_'))}, sfh, morphology")
             for name, value in items:
-                if name not in self.property_specs:
+                if name not in keys:
                     continue
                 value = float(value)
                 if not math.isfinite(value):
