@@ -66,7 +66,7 @@ class GalFMFourierFeatures(nn.Module):
         # float32 even under bf16 autocast: 1e-3 dex wavelength offsets times 2*pi*500 need the mantissa
         freqs = torch.logspace(self.log_min, self.log_max, self.num_frequencies, device=x.device)
         angles = x.float().unsqueeze(-1) * (2 * math.pi * freqs)
-        return torch.cat([angles.sin(), angles.cos()], dim=-1).to(x.dtype)
+        return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
 class GalFMWavelengthEmbedding(nn.Module):
@@ -87,11 +87,12 @@ class GalFMWavelengthEmbedding(nn.Module):
         self.proj_out = nn.Linear(config.hidden_size, config.hidden_size)
 
     def forward(self, wavelength: torch.Tensor) -> torch.Tensor:
+        wavelength = wavelength.float()  # never bf16: 5000 A would be +-20 A
         center, width = wavelength[..., 0].clamp_min(1.0), wavelength[..., 1].clamp_min(1e-3)
         log_center = torch.log10(center / self.reference)
         log_width = torch.log10(width / center)
         features = torch.cat([self.center_features(log_center), self.width_features(log_width)], dim=-1)
-        return self.proj_out(self.act(self.proj_in(features)))
+        return self.proj_out(self.act(self.proj_in(features.to(self.proj_in.weight.dtype))))
 
 
 class GalFMEmbeddings(nn.Module):
@@ -153,24 +154,24 @@ class GalFMEmbeddings(nn.Module):
             weights = spectrum_weights.to(dtype)
             values = torch.asinh(spectrum_values.to(dtype)) * (weights > 0)
             features = torch.cat([values, torch.asinh(weights)], dim=-1)
-            tokens = self.spectrum_projection(features) + self.wavelength_embedding(spectrum_wavelength.to(dtype))
+            tokens = self.spectrum_projection(features) + self.wavelength_embedding(spectrum_wavelength)
             add(tokens, spectrum_attention_mask, SPECTRUM_TOKEN)
         if photometry_values is not None:
             values = photometry_values.to(dtype)
             mag = (values[..., 0] - cfg.photometry_mag_center) / cfg.photometry_mag_scale
             log_err = torch.log10(values[..., 1].clamp_min(1e-4))
             tokens = self.photometry_projection(torch.stack([mag, log_err], dim=-1))
-            tokens = tokens + self.wavelength_embedding(photometry_wavelength.to(dtype))
+            tokens = tokens + self.wavelength_embedding(photometry_wavelength)
             add(tokens, photometry_attention_mask, PHOTOMETRY_TOKEN)
         if image_values is not None:
             weights = image_weights.to(dtype)
             features = torch.cat([image_values.to(dtype) * (weights > 0), torch.asinh(weights)], dim=-1)
-            position = image_position.to(dtype) / cfg.position_scale
+            position = image_position.float() / cfg.position_scale
             position = torch.cat([self.image_position_features(position[..., 0]),
-                                  self.image_position_features(position[..., 1])], dim=-1)
+                                  self.image_position_features(position[..., 1])], dim=-1).to(dtype)
             tokens = (
                 self.image_projection(features)
-                + self.wavelength_embedding(image_wavelength.to(dtype))
+                + self.wavelength_embedding(image_wavelength)
                 + self.image_position_projection(position)
                 + self.image_seeing_projection(image_seeing.to(dtype))
             )
