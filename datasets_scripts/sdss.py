@@ -21,6 +21,18 @@ BAD_PIXEL_BITS = (0, 1, 2, 3, 18, 22, 23, 24, 25, 26, 27)
 BAD_PIXEL_MASK = sum(1 << b for b in BAD_PIXEL_BITS)
 
 
+def _wavelength(loglam: np.ndarray, coeff0: float | None, coeff1: float | None) -> np.ndarray:
+    """Vacuum Angstrom from ``loglam``; snapped to the exact COEFF0 + COEFF1 * i grid when the header has it
+    (``loglam`` is stored as float32, ~2e-7 dex of rounding)."""
+    loglam = np.asarray(loglam, dtype=np.float64)
+    if coeff0 is not None and coeff1:
+        index = np.round((loglam - coeff0) / coeff1)
+        exact = coeff0 + coeff1 * index
+        if np.max(np.abs(exact - loglam)) < 0.1 * coeff1:
+            loglam = exact
+    return 10.0**loglam
+
+
 def read_spec(path: str | os.PathLike) -> dict[str, Any]:
     """One SDSS spectrum file as a galaxy record.
 
@@ -40,14 +52,14 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
         meta_hdu = next((hdus[n] for n in ("SPECOBJ", "SPALL") if n in names), None)
         meta = meta_hdu.data[0] if meta_hdu is not None else None
         columns = meta_hdu.columns.names if meta_hdu is not None else []
+        header = hdus[0].header
         spectrum = {
-            "wavelength": (10.0 ** coadd["loglam"].astype(np.float64)),
+            "wavelength": _wavelength(coadd["loglam"], header.get("COEFF0"), header.get("COEFF1")),
             "flux": coadd["flux"].astype(np.float32),
             "ivar": coadd["ivar"].astype(np.float32),
             "mask": (coadd["and_mask"].astype(np.int64) & BAD_PIXEL_MASK) != 0,
             "lsf_sigma": None,
         }
-        header = hdus[0].header
         plate, mjd, fiber = header.get("PLATEID"), header.get("MJD"), header.get("FIBERID")
     record: dict[str, Any] = {
         "object_id": f"sdss-{plate:04d}-{mjd}-{fiber:04d}" if None not in (plate, mjd, fiber) else str(path),

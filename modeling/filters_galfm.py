@@ -11,7 +11,7 @@ so loading one through ``trust_remote_code`` needs no filter library.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -87,7 +87,7 @@ def jpas_response(name: str, wavelength: np.ndarray | None = None) -> tuple[np.n
     return wavelength, response
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_filter(name: str):
     """A ``speclite.filters.FilterResponse`` for a canonical band name."""
     speclite_filters = _speclite_filters()
@@ -142,7 +142,7 @@ def _fwhm(wavelength: np.ndarray, response: np.ndarray) -> float:
     return right - left
 
 
-@lru_cache(maxsize=None)
+@cache
 def band_summary(name: str) -> tuple[float, float]:
     """(effective wavelength, FWHM) in Angstrom of a canonical band."""
     import astropy.units as u

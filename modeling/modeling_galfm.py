@@ -179,7 +179,8 @@ class GalFMEmbeddings(nn.Module):
         if property_values is not None:
             if property_ids.numel() and int(property_ids.max()) >= cfg.num_property_types:
                 raise ValueError(f"property id {int(property_ids.max())} >= config.num_property_types "
-                                 f"({cfg.num_property_types}); the processor lists more properties than the model knows")
+                                 f"({cfg.num_property_types}): the processor lists more properties than the model "
+                                 "knows")
             tokens = self.property_projection(property_values.to(dtype).unsqueeze(-1))
             tokens = tokens + self.property_type_embeddings(property_ids)
             add(tokens, property_attention_mask, PROPERTY_TOKEN)

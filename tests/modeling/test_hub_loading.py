@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_galaxy
 
+from conftest import synthetic_galaxy
 from galfm import place_in_hf_cache
 
 TESTS = Path(__file__).resolve().parents[1]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_galaxy
 
+from conftest import synthetic_galaxy
 from galfm import TOKEN_TYPES, GalFMConfig, GalFMModel, GalFMProcessor
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import astropy.units as u
 import numpy as np
 import pytest
-from conftest import synthetic_galaxy
 
+from conftest import synthetic_galaxy
 from galfm import GalaxyInputError, GalFMProcessor
 from galfm.datasets_scripts.desi import read_coadd
 from galfm.datasets_scripts.sdss import read_spec
