@@ -63,6 +63,13 @@ def run_demo(out_dir: Path, data_dir: Path, seed: int = 0) -> dict:
     folder = out_dir / "galfm-tiny"
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
+    from galfm.model_cards import render
+
+    (folder / "README.md").write_text(render(
+        "base_model.md", preset="tiny", parameters=f"{model.num_parameters():,}", repo_id="org/galfm",
+        training="none: randomly initialised weights (demo); pretraining arrives with `galfm pretrain`",
+        limitations="Untrained: embeddings only reflect the tokenization, not learned galaxy physics.",
+    ))
     summary = {
         "galaxies": [r["object_id"] for r in records],
         "last_hidden_state_shape": list(output.last_hidden_state.shape),

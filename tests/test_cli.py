@@ -28,3 +28,12 @@ def test_demo_embeds_real_galaxies(tmp_path, data_dir, capsys):
     assert "desi-39633345008634465" in summary["galaxies"]
     assert (tmp_path / "galfm-tiny" / "model.safetensors").exists()
     assert "cosine similarity" in capsys.readouterr().out
+
+
+def test_demo_folder_card_parses(tmp_path, data_dir):
+    from huggingface_hub import ModelCard
+
+    main(["demo", "--out", str(tmp_path), "--data-dir", str(data_dir)])
+    card = ModelCard.load(tmp_path / "galfm-tiny" / "README.md")
+    assert card.data.library_name == "transformers" and "galfm" in card.data.tags
+    assert "862,976" in card.text
