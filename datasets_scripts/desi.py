@@ -12,7 +12,8 @@ import os
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
+
+from .fits_files import open_fits
 
 ARMS = ("B", "R", "Z")
 
@@ -29,21 +30,13 @@ def read_coadd(path: str | os.PathLike, redrock: str | os.PathLike | None = None
     ``redrock`` (optional) adds ``properties.redshift`` for fibres with ``ZWARN == 0``. The spectrum is a
     list of the three arms (``GalFMProcessor`` accepts that and merges them).
     """
-    try:
-        hdus = fits.open(path, memmap=False)
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable FITS file ({err}); expected a DESI coadd-*.fits") from err
-    with hdus:
-        names = [h.name for h in hdus]
-        needed = ["FIBERMAP", *[f"{a}_{k}" for a in ARMS for k in ("WAVELENGTH", "FLUX", "IVAR", "MASK")]]
-        missing = [n for n in needed if n not in names]
-        if missing:
-            raise ValueError(f"{path}: missing HDUs {missing}; expected a DESI coadd file")
+    needed = ["FIBERMAP", *[f"{a}_{k}" for a in ARMS for k in ("WAVELENGTH", "FLUX", "IVAR", "MASK")]]
+    with open_fits(path, "a DESI coadd-*.fits", needed) as hdus:
         fibermap = hdus["FIBERMAP"].data
         arms = {a: {k: hdus[f"{a}_{k}"].data for k in ("WAVELENGTH", "FLUX", "IVAR", "MASK")} for a in ARMS}
     redshifts = {}
     if redrock is not None:
-        with fits.open(redrock, memmap=False) as rr:
+        with open_fits(redrock, "a DESI redrock-*.fits", ["REDSHIFTS"]) as rr:
             table = rr["REDSHIFTS"].data
             redshifts = {int(t): float(z) for t, z, w in zip(table["TARGETID"], table["Z"], table["ZWARN"])
                          if int(w) == 0}

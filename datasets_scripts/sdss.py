@@ -11,7 +11,8 @@ import os
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
+
+from .fits_files import open_fits
 
 # SPPIXMASK bits that make a pixel unusable (SDSS DR17 bitmask reference): NOPLUG, BADTRACE, BADFLAT, BADARC,
 # FULLREJECT, NOSKY, BRIGHTSKY, NODATA, COMBINEREJ, BADFLUXFACTOR, BADSKYCHI. Informational bits
@@ -40,14 +41,8 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
     photometry. ``SPECTROFLUX`` has no ivar in every data release; where it is missing, the photometry is
     left out rather than given invented errors.
     """
-    try:
-        hdus = fits.open(path, memmap=False)
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable FITS file ({err}); expected an SDSS spec-*.fits") from err
-    with hdus:
+    with open_fits(path, "an SDSS spec-PLATE-MJD-FIBER.fits", ["COADD"]) as hdus:
         names = [h.name for h in hdus]
-        if "COADD" not in names:
-            raise ValueError(f"{path}: no COADD HDU (found {names}); expected an SDSS spec-PLATE-MJD-FIBER.fits")
         coadd = hdus["COADD"].data
         meta_hdu = next((hdus[n] for n in ("SPECOBJ", "SPALL") if n in names), None)
         meta = meta_hdu.data[0] if meta_hdu is not None else None

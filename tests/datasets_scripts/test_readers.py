@@ -52,3 +52,20 @@ def test_corrupt_files_name_the_file(tmp_path):
         read_spec(bad)
     with pytest.raises(ValueError, match="spec-broken.fits"):
         read_coadd(bad)
+
+
+def test_missing_hdu_is_named(tmp_path, data_dir):
+    from astropy.io import fits
+
+    path = tmp_path / "coadd-nofibermap.fits"
+    with fits.open(data_dir / "desi" / "coadd-4-80613-thru20210324.fits") as hdus:
+        fits.HDUList([h for h in hdus if h.name != "FIBERMAP"]).writeto(path)
+    with pytest.raises(ValueError, match=r"coadd-nofibermap.fits: missing HDUs \['FIBERMAP'\]"):
+        read_coadd(path)
+
+
+def test_truncated_file_is_named(tmp_path, data_dir):
+    path = tmp_path / "spec-truncated.fits"
+    path.write_bytes((data_dir / "sdss" / "spec-0266-51602-0013.fits").read_bytes()[:20000])
+    with pytest.raises(ValueError, match="spec-truncated.fits"):
+        read_spec(path)
