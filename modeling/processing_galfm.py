@@ -103,9 +103,8 @@ def _inverse_variance(record: Mapping, flux_key: str, ivar_key: str, sigma_key: 
     if record.get(ivar_key) is not None:
         ivar = record[ivar_key]
         if _is_quantity(ivar):  # 1/flux^2: convert the implied error and invert back
-            u = _units()
-            sigma = convert(ivar ** -0.5 if ivar.unit != u.dimensionless_unscaled else ivar.value ** -0.5,
-                            galaxy, f"{prefix}.{ivar_key}")
+            with np.errstate(divide="ignore"):
+                sigma = convert(ivar ** -0.5, galaxy, f"{prefix}.{ivar_key}")
             with np.errstate(divide="ignore"):
                 return np.where(np.isfinite(sigma) & (sigma > 0), 1.0 / sigma**2, 0.0)
         ivar = np.asarray(ivar, dtype=np.float64)
@@ -308,7 +307,7 @@ class GalFMProcessor(FeatureExtractionMixin):
         norm = float(np.median(np.abs(flux[valid])))
         if not norm > 0:
             norm = float(np.mean(np.abs(flux[valid]))) or 1.0
-        edges = self.spectrum_grid_edges.reshape(-1)[: self.spectrum_num_patches * p + 1]
+        edges = self.spectrum_grid_edges
         lo, hi = edges[:-1:p], edges[p::p]
         return {
             "values": (flux[present] / norm).astype(np.float32),

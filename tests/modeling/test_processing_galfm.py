@@ -250,3 +250,13 @@ def test_galaxy_without_id_is_named_by_position(processor, galaxy):
     bad = {"photometry": {"band": ["nope"], "flux": [1.0], "flux_ivar": [1.0]}}
     with pytest.raises(GalaxyInputError, match="galaxy #1"):
         processor([galaxy, bad])
+
+
+def test_ivar_quantity_is_converted(processor):
+    plain = synthetic_galaxy(spectrum=False, image=False, properties=False)
+    phot = plain["photometry"]
+    with_units = {"object_id": "q", "photometry": {
+        "band": phot["band"], "flux": phot["flux"] * u.nanomaggy,
+        "flux_ivar": np.asarray(phot["flux_ivar"]) / (3.631e-6 * u.Jy) ** 2}}
+    np.testing.assert_allclose(processor(plain)["photometry_values"], processor(with_units)["photometry_values"],
+                               rtol=1e-5)
