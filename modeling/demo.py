@@ -46,7 +46,8 @@ def run_demo(out_dir: Path, data_dir: Path, seed: int = 0) -> dict:
         n_spec = int(batch["spectrum_attention_mask"][i].sum()) if "spectrum_attention_mask" in batch else 0
         n_phot = int(batch["photometry_attention_mask"][i].sum()) if "photometry_attention_mask" in batch else 0
         z = (record.get("properties") or {}).get("redshift")
-        print(f"  {record['object_id']:28s} {n_spec:4d} / {n_phot:2d}   catalogue z = {z}")
+        z_text = f"{z:.4f}" if z is not None else "n/a"
+        print(f"  [{i}] {record['object_id']:26s} {n_spec:4d} / {n_phot:2d}   catalogue z = {z_text}")
     inputs = {k: v for k, v in batch.items() if not k.startswith("property")}  # embed data, not catalogue z
     with torch.no_grad():
         output = model(**inputs)
@@ -54,11 +55,10 @@ def run_demo(out_dir: Path, data_dir: Path, seed: int = 0) -> dict:
     similarity = embeddings @ embeddings.T
     print(f"[3/3] last_hidden_state {tuple(output.last_hidden_state.shape)}, "
           f"pooler_output {tuple(output.pooler_output.shape)}")
-    print("cosine similarity of the galaxy embeddings (untrained weights):")
-    names = [r["object_id"][-12:] for r in records]
-    print(" " * 14 + " ".join(f"{n:>12s}" for n in names))
-    for name, row in zip(names, similarity.tolist()):
-        print(f"{name:>12s}  " + " ".join(f"{v:12.3f}" for v in row))
+    print("cosine similarity of the galaxy embeddings (untrained weights: expect little structure):")
+    print("      " + "".join(f"{f'[{j}]':>8s}" for j in range(len(records))))
+    for i, row in enumerate(similarity.tolist()):
+        print(f"  [{i}] " + "".join(f"{v:8.3f}" for v in row))
 
     folder = out_dir / "galfm-tiny"
     model.save_pretrained(folder)
