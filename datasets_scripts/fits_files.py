@@ -15,6 +15,7 @@ def open_fits(path: str | os.PathLike, expected: str, required_hdus: Sequence[st
     Raises ``ValueError`` naming the file, the problem and ``expected`` (e.g. "an SDSS spec-*.fits") for a
     truncated or non-FITS file or a missing HDU.
     """
+    hdus = None
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message=".*truncated.*")
@@ -23,6 +24,8 @@ def open_fits(path: str | os.PathLike, expected: str, required_hdus: Sequence[st
             for hdu in hdus:  # astropy reads data lazily: touch it so truncation fails here, by name
                 _ = hdu.data
     except (OSError, TypeError, ValueError, Warning) as err:
+        if hdus is not None:
+            hdus.close()
         raise ValueError(f"{path}: not a readable (or a truncated) FITS file ({err}); expected {expected}") from err
     missing = [n for n in required_hdus if n not in names]
     if missing:

@@ -30,6 +30,8 @@ def load_bundled_records(data_dir: Path) -> list[dict]:
 
 
 def run_demo(out_dir: Path, data_dir: Path, seed: int = 0) -> dict:
+    from galfm.model_cards import render
+
     from . import GalFMConfig, GalFMModel, GalFMProcessor
 
     torch.manual_seed(seed)
@@ -63,8 +65,6 @@ def run_demo(out_dir: Path, data_dir: Path, seed: int = 0) -> dict:
     folder = out_dir / "galfm-tiny"
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
-    from galfm.model_cards import render
-
     (folder / "README.md").write_text(render(
         "base_model.md", preset="tiny", parameters=f"{model.num_parameters():,}", repo_id="org/galfm",
         training="none: randomly initialised weights (demo); pretraining arrives with `galfm pretrain`",

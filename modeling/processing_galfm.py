@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -104,9 +105,7 @@ def _inverse_variance(record: Mapping, flux_key: str, ivar_key: str, sigma_key: 
         ivar = record[ivar_key]
         if _is_quantity(ivar):  # 1/flux^2: convert the implied error and invert back
             with np.errstate(divide="ignore"):
-                sigma = convert(ivar ** -0.5, galaxy, f"{prefix}.{ivar_key}")
-            with np.errstate(divide="ignore"):
-                return np.where(np.isfinite(sigma) & (sigma > 0), 1.0 / sigma**2, 0.0)
+                return _ivar_from_sigma(convert(ivar ** -0.5, galaxy, f"{prefix}.{ivar_key}"))
         ivar = np.asarray(ivar, dtype=np.float64)
         if np.any(ivar < 0):
             raise _fail(galaxy, f"{prefix}.{ivar_key}", f"{int(np.sum(ivar < 0))} negative inverse variances",
@@ -116,10 +115,22 @@ def _inverse_variance(record: Mapping, flux_key: str, ivar_key: str, sigma_key: 
         sigma = convert(record[sigma_key], galaxy, f"{prefix}.{sigma_key}")
         if np.any(sigma < 0):
             raise _fail(galaxy, f"{prefix}.{sigma_key}", "negative uncertainties", "uncertainties must be >= 0")
-        with np.errstate(divide="ignore"):
-            return np.where(np.isfinite(sigma) & (sigma > 0), 1.0 / sigma**2, 0.0)
+        return _ivar_from_sigma(sigma)
     raise _fail(galaxy, f"{prefix}.{ivar_key}", f"no uncertainty given for '{flux_key}'",
                 f"add '{ivar_key}' (1/sigma^2) or '{sigma_key}' (1-sigma errors)")
+
+
+def _ivar_from_sigma(sigma: np.ndarray) -> np.ndarray:
+    """1/sigma^2, with 0 (no information) where sigma is 0, infinite or NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isfinite(sigma) & (sigma > 0), 1.0 / sigma**2, 0.0)
+
+
+@lru_cache(maxsize=8)
+def _log_grid_edges(log_min: float, log_step: float, num_pixels: int) -> np.ndarray:
+    edges = 10 ** (log_min + log_step * np.arange(num_pixels + 1))
+    edges.flags.writeable = False  # shared between calls
+    return edges
 
 
 def pixel_edges(centers: np.ndarray) -> np.ndarray:
@@ -245,8 +256,8 @@ class GalFMProcessor(FeatureExtractionMixin):
     @property
     def spectrum_grid_edges(self) -> np.ndarray:
         """Edges (Angstrom) of the common observed-frame log-lambda grid."""
-        n = self.spectrum_num_patches * self.spectrum_patch_size
-        return 10 ** (self.spectrum_log_wavelength_min + self.spectrum_log_wavelength_step * np.arange(n + 1))
+        return _log_grid_edges(self.spectrum_log_wavelength_min, self.spectrum_log_wavelength_step,
+                               self.spectrum_num_patches * self.spectrum_patch_size)
 
     def add_filter(self, name: str, wavelength, response) -> None:
         """Teach the tokenizer a new band from its transmission curve (Angstrom or a length Quantity).
@@ -292,9 +303,7 @@ class GalFMProcessor(FeatureExtractionMixin):
             good = np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
             if mask is not None:
                 good &= ~mask.astype(bool)  # mask: True (or any nonzero bit) = bad pixel
-            ivar = np.where(good, ivar, 0.0)
-            flux = np.where(good, flux, 0.0)
-            prepared.append((wavelength, flux, ivar))
+            prepared.append((wavelength, flux, np.where(good, ivar, 0.0)))  # ivar 0 pixels add nothing
 
         flux, ivar = resample_spectrum(prepared, self.spectrum_grid_edges)
         p = self.spectrum_patch_size
@@ -409,6 +418,7 @@ class GalFMProcessor(FeatureExtractionMixin):
     def _property_tokens(self, properties: Mapping, galaxy: str) -> dict[str, np.ndarray] | None:
         values, ids = [], []
         keys = self.property_names
+        type_id = {name: i for i, name in enumerate(keys)}
         for key, raw in properties.items():
             if raw is None or key == "morphology":
                 continue
@@ -427,7 +437,7 @@ class GalFMProcessor(FeatureExtractionMixin):
                 raise _fail(galaxy, f"properties.{key}", "unknown property",
                             f"use one of: {', '.join(k for k in keys if not k.startswith('sfh_'))}, sfh, morphology")
             for name, value in items:
-                if name not in keys:
+                if name not in type_id:
                     continue
                 value = float(value)
                 if not math.isfinite(value):
@@ -438,7 +448,7 @@ class GalFMProcessor(FeatureExtractionMixin):
                 else:
                     token = (value - spec["center"]) / spec["scale"]
                 values.append(token)
-                ids.append(keys.index(name))
+                ids.append(type_id[name])
         if not values:
             return None
         return {"values": np.asarray(values, np.float32), "ids": np.asarray(ids, np.int64)}

@@ -113,12 +113,10 @@ def test_real_desi_three_arm_spectrum_tokenizes(processor, data_dir):
     edges = processor.spectrum_grid_edges
     b_only = processor({**record, "spectrum": record["spectrum"][:1], "photometry": None})
     r_only = processor({**record, "spectrum": record["spectrum"][1:2], "photometry": None})
-    flux_m, ivar_m = resample_spectrum([(a["wavelength"], a["flux"], a["ivar"] * ~a["mask"])
-                                        for a in record["spectrum"]], edges)
-    flux_b, ivar_b = resample_spectrum([(record["spectrum"][0]["wavelength"], record["spectrum"][0]["flux"],
-                                         record["spectrum"][0]["ivar"] * ~record["spectrum"][0]["mask"])], edges)
-    flux_r, ivar_r = resample_spectrum([(record["spectrum"][1]["wavelength"], record["spectrum"][1]["flux"],
-                                         record["spectrum"][1]["ivar"] * ~record["spectrum"][1]["mask"])], edges)
+    arms = [(a["wavelength"], a["flux"], a["ivar"] * ~a["mask"]) for a in record["spectrum"]]
+    flux_m, _ = resample_spectrum(arms, edges)
+    flux_b, ivar_b = resample_spectrum(arms[:1], edges)
+    flux_r, ivar_r = resample_spectrum(arms[1:2], edges)
     overlap = (edges[:-1] > 5770) & (edges[1:] < 5790) & (ivar_b > 0) & (ivar_r > 0)
     assert overlap.sum() > 5
     expected = (flux_b * ivar_b + flux_r * ivar_r)[overlap] / (ivar_b + ivar_r)[overlap]
