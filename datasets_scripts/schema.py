@@ -25,6 +25,7 @@ properties.<key>           the scalars of ``galfm.PROPERTIES`` (unit and meaning
 properties.sfh             16 fractions of the total formed stellar mass, per lookback-time bin
                            (``galfm.SFH_AGE_BIN_EDGES_GYR``), nullable
 properties.morphology      class label (string), nullable
+anomaly                    why a record is unusual (``"qso"``, ``"merger"``, ``"artefact"``), ``None`` if normal
 =========================  ==============================================================================
 """
 
@@ -86,6 +87,7 @@ GALAXY_FEATURES = datasets.Features(
             "sfh": datasets.List(datasets.Value("float32"), length=NUM_SFH_BINS),
             "morphology": datasets.Value("string"),
         },
+        "anomaly": datasets.Value("string"),
     }
 )
 """The record as ``datasets.Features``; every struct and property may be ``None``."""

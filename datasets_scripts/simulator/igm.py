@@ -14,8 +14,8 @@ import numpy as np
 
 from .stellar_populations import LYMAN_LIMIT, grid_directory, rest_frame_grid
 
-IGM_REDSHIFT_STEP = 0.01
-IGM_MAX_REDSHIFT = 6.0
+IGM_REDSHIFT_STEP = 0.02
+IGM_MAX_REDSHIFT = 4.0
 LYMAN_ALPHA = 1215.67
 
 
@@ -30,11 +30,12 @@ def igm_optical_depth(observed_wavelength: np.ndarray, redshift: np.ndarray | fl
     zp1 = 1.0 + np.asarray(redshift, dtype=float)
     tau = np.zeros(np.broadcast_shapes(lam.shape, zp1.shape))
     for _, lam_j, laf1, laf2, laf3, dla1, dla2 in _lyman_series_coefficients():
-        x = lam / lam_j
-        inside = (lam > lam_j) & (lam < lam_j * zp1)
+        lam_b, zp1_b = np.broadcast_arrays(lam, zp1)
+        inside = np.nonzero((lam_b > lam_j) & (lam_b < lam_j * zp1_b))
+        x = lam_b[inside] / lam_j
         laf = np.where(x < 2.2, laf1 * x**1.2, np.where(x < 5.7, laf2 * x**3.7, laf3 * x**5.5))
         dla = np.where(x < 3.0, dla1 * x**2, dla2 * x**3)
-        tau += np.where(inside, laf + dla, 0.0)
+        tau[inside] += laf + dla
 
     x = lam / LYMAN_LIMIT
     inside = (lam > LYMAN_LIMIT) & (lam < LYMAN_LIMIT * zp1)
