@@ -37,6 +37,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    try:
+        from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
+    except ImportError as err:  # a trust_remote_code copy of the model files has no simulator
+        print(f"galfm simulate needs the installed galfm package: {err}", file=sys.stderr)
+        return 2
+    try:
+        config = SimulationConfig(n=args.n, seed=args.seed, surveys=tuple(args.surveys.split(",")),
+                                  variant=args.variant, r_limit=args.r_limit, anomaly_fraction=args.anomaly_fraction,
+                                  shard_size=args.shard_size)
+    except ValueError as err:
+        print(f"galfm simulate: {err}", file=sys.stderr)
+        return 2
+    summary = write_survey(config, args.out, num_proc=args.num_proc)
+    print(f"{summary['n']} galaxies -> {args.out} ({len(summary['files'])} Parquet shards, splits "
+          f"{summary['splits']}, anomalies {summary['anomalies']}); dataset card: {Path(args.out) / 'README.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galfm", description="galfm: a multimodal foundation model for galaxies.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -49,6 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default=str(TESTS_DATA), help="folder with sdss/ and desi/ FITS files")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_cmd_demo)
+
+    simulate = sub.add_parser("simulate", help="write a simulated multimodal galaxy survey as Parquet shards + card")
+    simulate.add_argument("--n", type=int, default=20000, help="number of galaxies (default 20000)")
+    simulate.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes")
+    simulate.add_argument("--surveys", default="desi,jpas,galex,legacysurvey",
+                          help="comma list of desi, sdss, euclid, muse, jpas, galex, legacysurvey")
+    simulate.add_argument("--variant", default="clean", choices=["clean", "observed"],
+                          help="observed: zero points, calibration tilt, sky residuals, missing bands, anomalies")
+    simulate.add_argument("--r-limit", type=float, default=22.0, help="r magnitude of the mass-completeness cut")
+    simulate.add_argument("--anomaly-fraction", type=float, default=None,
+                          help="fraction of flagged anomalies (default 0 clean, 0.03 observed)")
+    simulate.add_argument("--shard-size", type=int, default=1000, help="galaxies per Parquet shard")
+    simulate.add_argument("--num-proc", type=int, default=1, help="worker processes")
+    simulate.add_argument("--out", required=True, help="output folder (data/*.parquet + README.md)")
+    simulate.set_defaults(func=_cmd_simulate)
 
     cache = sub.add_parser("cache", help="place a saved model folder in the HF cache as a Hub repo id (offline use)")
     cache.add_argument("folder", help="a save_pretrained folder")

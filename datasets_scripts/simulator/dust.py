@@ -2,8 +2,9 @@
 
 The Calzetti et al. (2000, ApJ 533, 682, eq. 4) starburst curve with R_V = 4.05. Its published range is
 0.12-2.2 micron; redward it is continued with the same formula until it reaches zero (about 3.1 micron) and
-is zero beyond; blueward of 0.12 micron it is continued as a power law with the logarithmic slope it has at
-0.12 micron, so the curve and its slope are continuous.
+is zero beyond; blueward of 0.12 micron it is continued as k(0.12) (lambda / 0.12 micron)^-0.77, a shallower
+rise than the formula's own slope (-0.92) and closer to the far-UV curve Reddy et al. (2016) measured; the
+same continuation bagpipes uses.
 
 Stars younger than 10 Myr and their nebular emission sit inside birth clouds and see ``eta`` times the
 diffuse V-band attenuation (Charlot & Fall 2000; the split of Carnall et al. 2018).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 CALZETTI_RV = 4.05
+FAR_UV_SLOPE = -0.77
 _V_BAND = 5500.0
 
 
@@ -28,8 +30,5 @@ def calzetti_curve(wavelength: np.ndarray) -> np.ndarray:
     """A(lambda)/A(V) of Calzetti et al. (2000) at rest wavelengths in Angstrom (see module docstring)."""
     micron = np.asarray(wavelength, dtype=float) * 1e-4
     k = _calzetti_k(np.clip(micron, 0.12, None))
-    k_012 = _calzetti_k(np.array(0.12))
-    dk_012 = 2.659 * (-1.509 / 0.12**2 + 2 * 0.198 / 0.12**3 - 3 * 0.011 / 0.12**4)
-    slope = 0.12 * dk_012 / k_012
-    k = np.where(micron < 0.12, k_012 * (micron / 0.12) ** slope, k)
+    k = np.where(micron < 0.12, _calzetti_k(np.array(0.12)) * (micron / 0.12) ** FAR_UV_SLOPE, k)
     return np.clip(k, 0.0, None) / _calzetti_k(np.array(_V_BAND * 1e-4))

@@ -122,7 +122,7 @@ class StellarPopulationGrid:
       ``bin_live_fraction`` (Z, B) and ``cumulative_live`` (Z, A): surviving mass (stars + remnants) per mass
       formed; ``nebular_continuum`` (Z, U, N) and ``nebular_lines`` (Z, U, L): Cloudy emission of the first
       (birth-cloud) bin per Msun formed in it, lines in L_sun; ``line_wavelengths`` (L) vacuum Angstrom;
-      ``dust_emission`` (N): Draine & Li (2007) emission normalised to unit integral.
+      ``dust_emission`` (N): Draine & Li (2007) emission per unit of absorbed luminosity.
     """
 
     wavelength: np.ndarray
@@ -172,8 +172,8 @@ def _dust_emission_shape(directory: Path, wavelength: np.ndarray, qpah: float = 
             cols = [(1 - fu, k + 1), (fu, k + 2)]
             models.append(sum(w * ((1 - fq) * lo[:, c] + fq * hi[:, c]) for w, c in cols))
     model = gamma * models[1] + (1 - gamma) * models[0]
-    shape = np.interp(wavelength, wave, model, left=0.0, right=0.0)
-    return shape / np.trapezoid(shape, wavelength)
+    # normalised over the whole model (1 micron - 1 cm): the rest-frame grid sees only its 1-6 micron tail
+    return np.interp(wavelength, wave, model, left=0.0, right=0.0) / np.trapezoid(model, wave)
 
 
 @cache

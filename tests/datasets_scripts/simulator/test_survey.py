@@ -1,0 +1,161 @@
+"""The simulated survey: schema-valid records, determinism, physics a galaxy astronomer checks first."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import astropy.units as u
+import datasets
+import numpy as np
+import pytest
+from astropy.cosmology import Planck18
+
+from galfm.datasets_scripts.schema import GALAXY_FEATURES, validate_record
+from galfm.datasets_scripts.simulator import SimulationConfig, simulate, write_survey
+from galfm.datasets_scripts.simulator.instruments import SPECTROGRAPHS
+from galfm.datasets_scripts.simulator.photometry import maggies, photometry_grid
+from galfm.datasets_scripts.simulator.priors import draw_population
+from galfm.datasets_scripts.simulator.sed import observed_flux_density
+from galfm.datasets_scripts.simulator.sky_noise import NOISE_FILE, derive_noise_curve, desi_noise_curve
+from galfm.datasets_scripts.simulator.survey import _sed_model
+from galfm.filters_galfm import load_filter
+
+DATA = Path(__file__).parents[2] / "data"
+
+
+@pytest.fixture(scope="module")
+def sed_model():
+    return _sed_model(Planck18)
+
+
+@pytest.fixture(scope="module")
+def clean_records():
+    return list(simulate(40, seed=3, surveys=("desi", "jpas", "galex", "legacysurvey")))
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((folder / "data").glob("*.parquet"))}
+
+
+def test_records_are_schema_valid_and_complete(clean_records, processor):
+    for record in clean_records:
+        validate_record(record)
+        assert record["spectrum"]["flux"].shape == (7781,)
+        assert np.all(np.isfinite(record["spectrum"]["flux"])) and np.all(record["spectrum"]["ivar"] >= 0)
+        assert len(record["photometry"]["band"]) == 57 + 3 + 2 + 5  # J-PAS (54 narrow, uJAVA, uJPAS, J1007, gri)
+        assert record["image"]["flux"].shape == (3, 64, 64)
+        props = record["properties"]
+        assert all(props[k] is not None for k in props), [k for k in props if props[k] is None]
+        assert sum(props["sfh"]) == pytest.approx(1.0, abs=1e-5)
+        assert record["anomaly"] is None
+    features = processor(clean_records[:4])
+    assert features["spectrum_values"].shape[0] == 4
+
+
+def test_same_seed_same_bytes_whatever_num_proc(tmp_path):
+    config = SimulationConfig(n=24, seed=5, surveys=("desi", "jpas"), chunk_size=8, shard_size=10)
+    write_survey(config, tmp_path / "a", progress=False)
+    write_survey(config, tmp_path / "b", num_proc=2, progress=False)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert sorted(_digest(tmp_path / "a")) == ["test-00000-of-00001.parquet", "train-00000-of-00003.parquet",
+                                               "train-00001-of-00003.parquet", "train-00002-of-00003.parquet",
+                                               "validation-00000-of-00001.parquet"]
+    other = SimulationConfig(n=24, seed=6, surveys=("desi", "jpas"), chunk_size=8, shard_size=10)
+    write_survey(other, tmp_path / "c", progress=False)
+    assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+
+
+def test_shards_load_with_datasets_and_stream(tmp_path):
+    config = SimulationConfig(n=20, seed=1, surveys=("sdss", "legacysurvey"), variant="observed",
+                              anomaly_fraction=0.5)
+    summary = write_survey(config, tmp_path, progress=False)
+    ds = datasets.load_dataset(str(tmp_path), split="train")
+    assert ds.features == GALAXY_FEATURES
+    assert len(ds) == config.split_sizes["train"]
+    streamed = next(iter(datasets.load_dataset(str(tmp_path), split="train", streaming=True)))
+    assert streamed["object_id"] == ds[0]["object_id"]
+    assert sum(summary["anomalies"].values()) == sum(r["anomaly"] is not None for r in
+                                                     datasets.load_dataset(str(tmp_path))["train"]) + sum(
+        r["anomaly"] is not None for split in ("validation", "test") for r in datasets.load_dataset(
+            str(tmp_path), split=split))
+    card = (tmp_path / "README.md").read_text()
+    assert card.startswith("---\n") and "path: data/train-*" in card and "Baldry" in card
+    assert (tmp_path / "overview.png").stat().st_size > 1000
+
+
+def test_quiescent_and_star_forming_separate_in_u_minus_r(sed_model):
+    pop = draw_population(np.random.default_rng(11), 1500, Planck18, sed_model.grid.bin_live_fraction[4])
+    rest = sed_model.rest_frame(pop.params)
+    f_obs = observed_flux_density(rest.luminosity, rest.redshift, rest.luminosity_distance_cm, photometry_grid(),
+                                  sed_model.grid.edges)
+    u_band, r_band = maggies(f_obs, ("sdss_u", "sdss_r")).T
+    nearby = pop.params.redshift < 0.2
+    colour = -2.5 * np.log10(u_band / r_band)[nearby]
+    quenched = pop.quenched[nearby]
+    assert quenched.sum() >= 10 and (~quenched).sum() >= 50
+    # Strateva et al. (2001): the two populations split at u - r = 2.22
+    assert np.median(colour[quenched]) > 2.22 > np.median(colour[~quenched])
+    assert np.mean(colour[quenched] > 2.22) > 0.8 and np.mean(colour[~quenched] < 2.22) > 0.7
+
+
+def test_spectrum_and_photometry_agree(sed_model):
+    """A band synthesised from the noiseless DESI spectrum equals the catalogue flux (same SED, two paths)."""
+    pop = draw_population(np.random.default_rng(0), 8, Planck18, sed_model.grid.bin_live_fraction[4])
+    rest = sed_model.rest_frame(pop.params)
+    desi = SPECTROGRAPHS["desi"]
+    spectrum = desi.observe_noiseless(rest, pop.params.vdisp, sed_model.grid.edges).astype(float) * 1e-17
+    from_spectrum = load_filter("sdss_r").get_ab_maggies(spectrum * u.erg / u.s / u.cm**2 / u.AA,
+                                                          desi.wavelength * u.AA)
+    f_obs = observed_flux_density(rest.luminosity, rest.redshift, rest.luminosity_distance_cm, photometry_grid(),
+                                  sed_model.grid.edges)
+    np.testing.assert_allclose(np.asarray(from_spectrum, dtype=float), maggies(f_obs, ("sdss_r",))[:, 0], rtol=0.01)
+
+
+def test_image_flux_matches_photometry(clean_records):
+    for r in clean_records:
+        if r["properties"]["r_eff"] > 1.0:
+            continue
+        phot = dict(zip(r["photometry"]["band"], r["photometry"]["flux"]))
+        sigma = 1 / np.sqrt(r["image"]["ivar"][1, 0, 0])
+        total = r["image"]["flux"][1].sum()
+        phot_sigma = 1 / np.sqrt(r["photometry"]["flux_ivar"][r["photometry"]["band"].index("decam_r")])
+        assert float(total) == pytest.approx(float(phot["decam_r"]), abs=float(5 * sigma * 64 + 5 * phot_sigma),
+                                             rel=0.1)
+
+
+def test_observed_variant_perturbs_and_flags():
+    config = dict(n=60, seed=2, surveys=("desi", "jpas"))
+    clean = list(simulate(variant="clean", **config))
+    observed = list(simulate(variant="observed", anomaly_fraction=0.5, **config))
+    assert {r["anomaly"] for r in observed} >= {"qso", "artefact"}
+    assert any(len(r["photometry"]["band"]) < 60 for r in observed)  # missing bands are dropped, not zeroed
+    assert np.median([r["spectrum"]["ivar"].mean() for r in observed]) < np.median(
+        [r["spectrum"]["ivar"].mean() for r in clean])
+    assert all(r["survey"] == "simulated-observed" for r in observed)
+
+
+def test_packaged_desi_noise_is_rederived_from_the_real_coadd():
+    wave, sigma, exptime = derive_noise_curve(DATA / "desi" / "coadd-4-80613-thru20210324.fits")
+    packaged = desi_noise_curve()
+    np.testing.assert_allclose(packaged[0], wave)
+    np.testing.assert_allclose(packaged[1], sigma, rtol=1e-6)
+    assert packaged[2] == pytest.approx(exptime, rel=1e-6) and NOISE_FILE.stat().st_size < 200_000
+    assert np.percentile(sigma, 99) > 3 * np.median(sigma)  # sky lines are in it
+
+
+def test_bad_configuration_is_named():
+    with pytest.raises(ValueError, match="surveys: unknown"):
+        SimulationConfig(surveys=("desi", "hubble"))
+    with pytest.raises(ValueError, match="variant"):
+        SimulationConfig(variant="noisy")
+
+
+def test_builder_prepares_splits(tmp_path):
+    from galfm.datasets_scripts.simulated import SimulatedGalaxies
+
+    builder = SimulatedGalaxies(cache_dir=str(tmp_path), n=20, seed=0, surveys="jpas,galex")
+    builder.download_and_prepare()
+    train = builder.as_dataset(split="train")
+    assert len(train) == 18 and train.features == GALAXY_FEATURES
+    assert train[0]["object_id"] == "sim0-00000000" and train[0]["spectrum"] is None
