@@ -174,9 +174,10 @@ class GalaxySED:
                     cols.append(zi * nodes.size + node)
                     vals.append(w * coef)
                     live += np.bincount(gal_t, w * coef * g.cumulative_live[zi, node], minlength=n_gal)
-            sparse = scipy.sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                                             shape=(n_gal, n_z * nodes.size))
-            old += np.asarray(sparse @ self.flat_cumulative, dtype=np.float32)
+            sparse = scipy.sparse.csr_matrix(
+                (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
+                shape=(n_gal, n_z * nodes.size))
+            old += sparse @ self.flat_cumulative
         return young, old, live
 
     def _nebular(self, params: GalaxyParameters) -> tuple[np.ndarray, np.ndarray]:
@@ -204,10 +205,14 @@ class GalaxySED:
 
         av = np.asarray(params.av, dtype=np.float32)[:, None]
         eta = np.asarray(params.eta, dtype=np.float32)[:, None]
-        ism = np.exp(-AV_TO_TAU * av * self.dust_curve[None, :])
-        birth_cloud = np.exp(-AV_TO_TAU * (eta - 1) * av * self.dust_curve[None, :])
-        intrinsic = old + young + nebular_continuum
-        continuum = (old + (young + nebular_continuum) * birth_cloud) * ism
+        tau_v = np.float32(AV_TO_TAU) * av
+        ism = np.exp(-tau_v * self.dust_curve[None, :])
+        young += nebular_continuum
+        intrinsic = old + young
+        young *= np.exp(-(eta - 1) * tau_v * self.dust_curve[None, :])  # birth clouds
+        young += old
+        continuum = young
+        continuum *= ism
         lines_attenuated = lines * np.exp(-AV_TO_TAU * np.asarray(params.eta * params.av)[:, None]
                                           * self.line_dust_curve[None, :])
 
