@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_inference.py
+	$(BIN)/python benchmarks/bench_simulator.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

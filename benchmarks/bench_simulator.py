@@ -145,7 +145,8 @@ def main() -> None:
              f"| GalSim images (Legacy Survey g,r,z 64x64) | {rate:.1f} galaxies/s |\n")
     if args.memory:
         table += memory_run(args.memory, args.num_proc)
-    table += f"| peak memory of this benchmark process | {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB |\n"
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    table += f"| peak memory of this benchmark process | {peak_gb:.2f} GB |\n"
     print(table)
     if args.record:
         text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
