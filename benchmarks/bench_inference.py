@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -26,8 +27,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from galfm import GalFMConfig, GalFMModel, GalFMProcessor
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
-BEGIN, END = "<!-- bench_inference:begin -->", "<!-- bench_inference:end -->"
+sys.path.insert(0, str(Path(__file__).parent))
+from results_file import record  # noqa: E402
 
 JPAS_BANDS = ["jpas_uJAVA", "jpas_uJPAS", "jpas_J0378", "jpas_J0390", *[f"jpas_J{c:04d}" for c in range(400, 911, 10)],
               "jpas_J1007"]
@@ -125,14 +126,7 @@ def main() -> None:
     print()
     print(table)
     if args.record:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        block = f"{BEGIN}\n{table}{END}"
-        if BEGIN in text:
-            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-        else:
-            text += f"\n## Inference (`python benchmarks/bench_inference.py --record`)\n\n{block}\n"
-        RESULTS.write_text(text)
-        print(f"recorded in {RESULTS}")
+        record("bench_inference", "Inference (`python benchmarks/bench_inference.py --record`)", table)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ from galfm.datasets_scripts.simulator.sed import GalaxySED, observed_flux_densit
 from galfm.filters_galfm import load_filter
 from galfm.properties_galfm import SFH_AGE_BIN_EDGES_GYR
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
-BEGIN, END = "<!-- bench_simulator:begin -->", "<!-- bench_simulator:end -->"
+sys.path.insert(0, str(Path(__file__).parent))
+from results_file import record  # noqa: E402
+
 COSMOLOGY = FlatLambdaCDM(H0=70, Om0=0.3)
 BANDS = tuple(b for s in PHOTOMETRIC_SURVEYS.values() for b in s.bands)
 
@@ -149,14 +150,7 @@ def main() -> None:
     table += f"| peak memory of this benchmark process | {peak_gb:.2f} GB |\n"
     print(table)
     if args.record:
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        block = f"{BEGIN}\n## Simulator\n\n{table}{END}"
-        if BEGIN in text:
-            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-        RESULTS.write_text(text)
-        print(f"recorded in {RESULTS}")
+        record("bench_simulator", "Simulator (`python benchmarks/bench_simulator.py --record`)", table)
 
 
 if __name__ == "__main__":
