@@ -238,15 +238,21 @@ def observed_flux_density(sed_luminosity: np.ndarray, redshift: np.ndarray, lumi
     observed pixel, divided by 4 pi d_L^2. ``sed_luminosity`` (G, N) in L_sun/Angstrom on pixels with
     ``rest_edges`` uniform in log10.
     """
-    n_gal = sed_luminosity.shape[0]
+    n_gal, n_pix = sed_luminosity.shape
     log_step = np.log10(rest_edges[1] / rest_edges[0])
-    cumulative = np.zeros((n_gal, sed_luminosity.shape[1] + 1), dtype=np.float64)
-    np.cumsum(sed_luminosity * np.diff(rest_edges)[None, :], axis=1, out=cumulative[:, 1:])
     position = (np.log10(observed_edges)[None, :] - np.log10(1 + redshift)[:, None] - np.log10(rest_edges[0]))
-    position = np.clip(position / log_step, 0, sed_luminosity.shape[1])
-    k = np.minimum(position.astype(np.int64), sed_luminosity.shape[1] - 1)
+    position = np.clip(position / log_step, 0, n_pix)
+    # only the rest pixels some galaxy of the batch sees enter the cumulative sum
+    first = int(np.floor(position.min()))
+    last = min(int(np.ceil(position.max())) + 1, n_pix)
+    window = sed_luminosity[:, first:last] * np.diff(rest_edges)[None, first:last]
+    cumulative = np.zeros((n_gal, last - first + 1), dtype=np.float64)
+    np.cumsum(window, axis=1, dtype=np.float64, out=cumulative[:, 1:])
+    position -= first
+    k = np.minimum(position.astype(np.int64), last - first - 1)
     f = position - k
     rows = np.arange(n_gal)[:, None]
-    at_edges = (1 - f) * cumulative[rows, k] + f * cumulative[rows, k + 1]
+    at_edges = cumulative[rows, k]
+    at_edges += f * (cumulative[rows, k + 1] - at_edges)
     energy = np.diff(at_edges, axis=1) * L_SUN_ERG_S
     return energy / np.diff(observed_edges)[None, :] / (4 * np.pi * luminosity_distance_cm[:, None] ** 2)
