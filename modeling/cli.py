@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="comma list of desi, sdss, euclid, muse, jpas, galex, legacysurvey")
     simulate.add_argument("--variant", default="clean", choices=["clean", "observed"],
                           help="observed: zero points, calibration tilt, sky residuals, missing bands, anomalies")
-    simulate.add_argument("--r-limit", type=float, default=22.0, help="r magnitude of the mass-completeness cut")
+    simulate.add_argument("--r-limit", type=float, default=22.5, help="flux limit: keep galaxies with SDSS r < this")
     simulate.add_argument("--anomaly-fraction", type=float, default=None,
                           help="fraction of flagged anomalies (default 0 clean, 0.03 observed)")
     simulate.add_argument("--shard-size", type=int, default=1000, help="galaxies per Parquet shard")

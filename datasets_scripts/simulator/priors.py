@@ -2,12 +2,14 @@
 
 Each relation is a published one (or a fit to it), with its scatter; all are written here so a reader can
 judge them in one place. The sample is magnitude limited in the loose sense that the stellar-mass function is
-drawn only above the mass a galaxy with M/L_r = 0.5 needs to reach ``r_limit`` at its redshift.
+drawn only above the mass a galaxy with M/L_r = 0.5 needs to reach ``r_limit`` at its redshift; the survey
+then keeps the galaxies brighter than ``r_limit`` in SDSS r (a flux-limited sample, ``survey.py``).
 
-  redshift           p(z) ~ z^2 exp(-(z/z0)^1.5), z0 = 0.32 (median ~0.45, a r < 22 survey), 0.01 < z < 2.5
+  redshift           p(z) ~ z^2 exp(-(z/z0)^1.5), z0 = 0.32, 0.01 < z < 2.5, before the flux limit (after
+                     r < 22.5: median z ~ 0.38, 90% within 0.14-0.67)
   stellar mass       Baldry et al. (2012) double Schechter: log M* = 10.66, phi1 = 3.96e-3, alpha1 = -0.35,
                      phi2 = 0.79e-3, alpha2 = -1.47, above the completeness mass, below 10^12
-  quenched fraction  logistic in log M*, 50% at 10.55 + 0.25 z, width 0.25 dex (Peng et al. 2010 in spirit)
+  quenched fraction  logistic in log M*, 50% at 10.45 + 0.25 z, width 0.25 dex (Peng et al. 2010 in spirit)
   star formation     main sequence of Speagle et al. (2014), scatter 0.3 dex; quenched: log sSFR ~ N(-12, 0.4)
   SFH shape          delayed-tau in cosmic time (tau 2-10 Gyr star-forming, 0.3-1.5 Gyr quenched), times
                      log-normal bin-to-bin scatter of 0.3 dex (a continuity-like prior, Leja et al. 2019),
@@ -55,6 +57,17 @@ class Population:
     ra: np.ndarray
     dec: np.ndarray
 
+    def subset(self, index) -> Population:
+        fields = {k: (v.subset(index) if k == "params" else np.asarray(v)[index]) for k, v in self.__dict__.items()}
+        return Population(**fields)
+
+    @staticmethod
+    def concatenate(parts: list[Population]) -> Population:
+        params = GalaxyParameters(**{k: np.concatenate([getattr(p.params, k) for p in parts])
+                                     for k in parts[0].params.__dict__})
+        fields = {k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0].__dict__ if k != "params"}
+        return Population(params=params, **fields)
+
 
 def _schechter_mass_draw(rng: np.random.Generator, log_min: np.ndarray) -> np.ndarray:
     grid = np.linspace(7.0, 12.0, 2001)
@@ -100,7 +113,7 @@ def draw_population(rng: np.random.Generator, n: int, cosmology: FLRW, live_frac
     z = _redshift_draw(rng, n)
     t_univ = cosmology.age(z).to_value(u.yr)
     log_m = _schechter_mass_draw(rng, completeness_log_mass(z, cosmology, r_limit))
-    quenched = rng.random(n) < 1.0 / (1.0 + np.exp(-(log_m - (10.55 + 0.25 * z)) / 0.25))
+    quenched = rng.random(n) < 1.0 / (1.0 + np.exp(-(log_m - (10.45 + 0.25 * z)) / 0.25))
 
     t_gyr = t_univ / 1e9
     log_sfr_ms = (0.84 - 0.026 * t_gyr) * log_m - (6.51 - 0.11 * t_gyr)

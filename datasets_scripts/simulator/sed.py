@@ -80,6 +80,13 @@ class RestFrameSED:
     redshift: np.ndarray
     luminosity_distance_cm: np.ndarray
 
+    def subset(self, index) -> RestFrameSED:
+        return RestFrameSED(**{k: np.asarray(v)[index] for k, v in self.__dict__.items()})
+
+    @staticmethod
+    def concatenate(parts: list[RestFrameSED]) -> RestFrameSED:
+        return RestFrameSED(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0].__dict__})
+
 
 def _linear_weights(grid: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(lower index, weight of the upper point) for linear interpolation on ``grid``, clipped to its ends."""

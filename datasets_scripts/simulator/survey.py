@@ -31,7 +31,7 @@ from ..schema import GALAXY_FEATURES, empty_properties
 from .imaging import render_images
 from .instruments import IMAGING_SURVEYS, KNOWN_SURVEYS, PHOTOMETRIC_SURVEYS, SPECTROGRAPHS
 from .photometry import maggies, photometry_grid
-from .priors import draw_population
+from .priors import Population, draw_population
 from .sed import GalaxySED, RestFrameSED, observed_flux_density
 from .stellar_populations import METALLICITIES_ZSUN
 
@@ -48,7 +48,7 @@ class SimulationConfig:
     seed: int = 0
     surveys: tuple[str, ...] = ("desi", "jpas", "galex", "legacysurvey")
     variant: str = "clean"
-    r_limit: float = 22.0
+    r_limit: float = 22.5
     anomaly_fraction: float | None = None  # default: 0 for clean, 0.03 for observed
     chunk_size: int = 128
     shard_size: int = 1000
@@ -160,6 +160,25 @@ def _labels(pop, sed: RestFrameSED, model: GalaxySED, g: int, ews: dict, morphol
     return props
 
 
+def _flux_limited_sample(rng: np.random.Generator, m: int, config: SimulationConfig, model: GalaxySED):
+    """Draw candidates until ``m`` are brighter than ``r_limit`` (SDSS r, noiseless): a flux-limited survey."""
+    pops, seds, found = [], [], 0
+    grid = photometry_grid()
+    for _ in range(100):
+        pop = draw_population(rng, 2 * m, config.cosmology, model.grid.bin_live_fraction[4], config.r_limit)
+        sed = model.rest_frame(pop.params)
+        f_obs = observed_flux_density(sed.luminosity, sed.redshift, sed.luminosity_distance_cm, grid,
+                                      model.grid.edges)
+        keep = np.flatnonzero(maggies(f_obs, ("sdss_r",))[:, 0] > 10 ** (-0.4 * config.r_limit))[: m - found]
+        pops.append(pop.subset(keep))
+        seds.append(sed.subset(keep))
+        found += keep.size
+        if found == m:
+            return Population.concatenate(pops), RestFrameSED.concatenate(seds)
+    raise RuntimeError(f"r_limit: fewer than {m} of {200 * m} candidates are brighter than r = {config.r_limit}; "
+                       "raise --r-limit.")
+
+
 def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
     """The records of one chunk of galaxies (global indices chunk*chunk_size ...)."""
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, chunk]))
@@ -167,8 +186,7 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
     m = min(config.chunk_size, config.n - first)
     model = _sed_model(config.cosmology)
     observed = config.variant == "observed"
-    pop = draw_population(rng, m, config.cosmology, model.grid.bin_live_fraction[4], config.r_limit)
-    sed = model.rest_frame(pop.params)
+    pop, sed = _flux_limited_sample(rng, m, config, model)
     ews = _line_equivalent_widths(sed, model)
 
     anomaly = np.array([None] * m, dtype=object)
