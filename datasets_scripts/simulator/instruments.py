@@ -97,7 +97,7 @@ class Spectrograph:
         sigma = (self.noise_sigma() * noise_factor).astype(np.float32)
         noisy = flux + rng.standard_normal(flux.shape, dtype=np.float32) * sigma
         ivar = np.broadcast_to(1.0 / sigma**2, flux.shape).astype(np.float32).copy()
-        mask = rng.random(flux.shape) < self.bad_pixel_fraction
+        mask = rng.random(flux.shape, dtype=np.float32) < self.bad_pixel_fraction
         noisy[mask] = 0.0
         ivar[mask] = 0.0
         return noisy.astype(np.float32), ivar, mask

@@ -213,18 +213,17 @@ class GalaxySED:
         av = np.asarray(params.av, dtype=np.float32)[:, None]
         eta = np.asarray(params.eta, dtype=np.float32)[:, None]
         tau_v = np.float32(AV_TO_TAU) * av
-        ism = np.exp(-tau_v * self.dust_curve[None, :])
+        width = self.pixel_width.astype(np.float32)
         young += nebular_continuum
-        intrinsic = old + young
+        intrinsic_energy = old @ width + young @ width
         young *= np.exp(-(eta - 1) * tau_v * self.dust_curve[None, :])  # birth clouds
         young += old
         continuum = young
-        continuum *= ism
+        continuum *= np.exp(-tau_v * self.dust_curve[None, :])  # diffuse ISM
         lines_attenuated = lines * np.exp(-AV_TO_TAU * np.asarray(params.eta * params.av)[:, None]
                                           * self.line_dust_curve[None, :])
 
-        absorbed = (intrinsic - continuum) @ self.pixel_width.astype(np.float32)
-        absorbed += (lines - lines_attenuated).sum(axis=1)
+        absorbed = intrinsic_energy - continuum @ width + (lines - lines_attenuated).sum(axis=1)
         continuum += absorbed[:, None].astype(np.float32) * self.grid.dust_emission[None, :]
 
         n_igm, igm = igm_transmission(redshift)
@@ -247,8 +246,9 @@ def observed_flux_density(sed_luminosity: np.ndarray, redshift: np.ndarray, lumi
     """
     n_gal, n_pix = sed_luminosity.shape
     log_step = np.log10(rest_edges[1] / rest_edges[0])
-    position = (np.log10(observed_edges)[None, :] - np.log10(1 + redshift)[:, None] - np.log10(rest_edges[0]))
-    position = np.clip(position / log_step, 0, n_pix)
+    log_edges = ((np.log10(observed_edges) - np.log10(rest_edges[0])) / log_step).astype(np.float32)
+    shift = (np.log10(1 + np.asarray(redshift, dtype=float)) / log_step).astype(np.float32)
+    position = np.clip(log_edges[None, :] - shift[:, None], 0, n_pix)
     # only the rest pixels some galaxy of the batch sees enter the cumulative sum
     first = int(np.floor(position.min()))
     last = min(int(np.ceil(position.max())) + 1, n_pix)
@@ -256,7 +256,7 @@ def observed_flux_density(sed_luminosity: np.ndarray, redshift: np.ndarray, lumi
     cumulative = np.zeros((n_gal, last - first + 1), dtype=np.float64)
     np.cumsum(window, axis=1, dtype=np.float64, out=cumulative[:, 1:])
     position -= first
-    k = np.minimum(position.astype(np.int64), last - first - 1)
+    k = np.minimum(position.astype(np.int32), last - first - 1)
     f = position - k
     rows = np.arange(n_gal)[:, None]
     at_edges = cumulative[rows, k]
