@@ -158,3 +158,41 @@ def test_builder_prepares_splits(tmp_path):
     train = builder.as_dataset(split="train")
     assert len(train) == 18 and train.features == GALAXY_FEATURES
     assert train[0]["object_id"] == "sim0-00000000" and train[0]["spectrum"] is None
+
+
+def _star_forming_galaxy(redshift: float):
+    from galfm.datasets_scripts.simulator.sed import GalaxyParameters
+
+    mass = np.zeros(16)
+    mass[:10] = 1e9 * np.diff(np.asarray([0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5]))
+    return GalaxyParameters(redshift=np.array([redshift]), mass_formed=mass[None], log_z=np.full((1, 16), -0.3),
+                            av=np.array([0.3]), eta=np.array([2.0]), log_u=np.array([-2.5]), vdisp=np.array([60.0]))
+
+
+@pytest.mark.parametrize("instrument,redshift,line", [("sdss", 0.1, "halpha"), ("desi", 0.8, "oiii_5007"),
+                                                     ("muse", 0.3, "halpha"), ("euclid", 1.0, "halpha")])
+def test_emission_lines_land_at_their_redshifted_vacuum_wavelength(sed_model, instrument, redshift, line):
+    from galfm.properties_galfm import EMISSION_LINES
+
+    spec = SPECTROGRAPHS[instrument]
+    rest = sed_model.rest_frame(_star_forming_galaxy(redshift))
+    flux = spec.observe_noiseless(rest, np.array([60.0]), sed_model.grid.edges)[0].astype(float)
+    expected = EMISSION_LINES[line] * (1 + redshift)
+    window = np.abs(spec.wavelength - expected) < 6 * spec.lsf_sigma_angstrom()[0] + 5
+    side = (np.abs(spec.wavelength - expected) > 60) & (np.abs(spec.wavelength - expected) < 120)
+    excess = np.clip(flux[window] - np.median(flux[side]), 0, None)
+    centroid = (excess * spec.wavelength[window]).sum() / excess.sum()
+    pixel = np.median(np.diff(spec.wavelength))
+    assert abs(centroid - expected) < 0.5 * pixel, (centroid, expected)
+
+
+def test_euclid_muse_sdss_records(tmp_path):
+    records = list(simulate(6, seed=9, surveys=("euclid", "muse", "sdss")))
+    kinds = {r["spectrum"]["wavelength"].size for r in records}
+    assert kinds <= {SPECTROGRAPHS[s].wavelength.size for s in ("euclid", "muse", "sdss")}
+    for r in records:
+        assert r["image"]["band"] == ["euclid_vis"] and r["image"]["flux"].shape == (1, 64, 64)
+        assert r["image"]["pixel_scale"] == pytest.approx(0.1)
+        assert set(r["photometry"]["band"]) == {"euclid_vis", "euclid_y", "euclid_j", "euclid_h",
+                                                 *(f"sdss_{b}" for b in "ugriz")}
+        assert np.all(r["spectrum"]["lsf_sigma"] > 0)
