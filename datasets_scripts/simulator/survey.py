@@ -11,7 +11,7 @@ Variants:
             sky-line residuals not reflected in the ivar, 0.3 mag shallower noise, a 20% broader PSF, 10% of
             bands missing at random; and flagged anomalies (``anomaly_fraction``, default 3%): QSO-like broad
             lines and power law, mergers (a second galaxy in the image), artefacts (satellite trail, spectral
-            glitch).
+            glitch). A QSO-like record keeps its host galaxy's labels.
 """
 
 from __future__ import annotations
@@ -33,11 +33,13 @@ from .instruments import IMAGING_SURVEYS, KNOWN_SURVEYS, PHOTOMETRIC_SURVEYS, SP
 from .photometry import maggies, photometry_grid
 from .priors import Population, draw_population
 from .sed import GalaxySED, RestFrameSED, observed_flux_density
-from .stellar_populations import METALLICITIES_ZSUN
+from .stellar_populations import L_SUN_ERG_S, METALLICITIES_ZSUN
 
 VARIANTS = ("clean", "observed")
 ANOMALY_KINDS = ("qso", "merger", "artefact")
 SPLITS = ("train", "validation", "test")
+OBSERVED_DEPTH_LOSS = 0.3  # mag shallower in the observed variant
+MISSING_BAND_FRACTION = 0.1
 
 
 @dataclass
@@ -154,7 +156,7 @@ def _labels(pop, sed: RestFrameSED, model: GalaxySED, g: int, ews: dict, morphol
         "sfh": (mass / mass.sum()).astype(np.float32).tolist(), "morphology": morphology,
     })
     for name in EMISSION_LINES:
-        lum = sed.line_luminosity[g, model.grid.line_index(name)].sum() * 3.828e33
+        lum = sed.line_luminosity[g, model.grid.line_index(name)].sum() * L_SUN_ERG_S
         props[f"flux_{name}"] = float(lum / four_pi_d2 * 1e17)
         props[f"ew_{name}"] = float(ews[name][g])
     return props
@@ -194,44 +196,8 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
     anomaly[is_anomalous] = rng.choice(ANOMALY_KINDS, is_anomalous.sum())
     _add_qso(sed, np.flatnonzero(anomaly == "qso"), rng, model.wavelength)
 
-    phot_surveys = [PHOTOMETRIC_SURVEYS[s] for s in config.surveys if s in PHOTOMETRIC_SURVEYS]
-    bands = tuple(b for s in phot_surveys for b in s.bands)
-    band_flux = None
-    if bands:
-        grid = photometry_grid()
-        f_obs = observed_flux_density(sed.luminosity, sed.redshift, sed.luminosity_distance_cm, grid, model.grid.edges)
-        band_flux = maggies(f_obs, bands) * 1e9  # nanomaggies
-        sigma = np.concatenate([s.sigma_nanomaggies(0.3 if observed else 0.0) for s in phot_surveys])
-        measured = band_flux * (_zero_points(config, bands) if observed else 1.0)
-        measured = measured + rng.standard_normal(measured.shape) * sigma
-        present = rng.random(measured.shape) >= 0.1 if observed else np.ones(measured.shape, bool)
-
-    spectrographs = [SPECTROGRAPHS[s] for s in config.surveys if s in SPECTROGRAPHS]
-    spectra = {}
-    if spectrographs:
-        choice = rng.integers(0, len(spectrographs), m)
-        for k, spec in enumerate(spectrographs):
-            rows = np.flatnonzero(choice == k)
-            if rows.size == 0:
-                continue
-            sub = RestFrameSED(luminosity=sed.luminosity[rows], continuum=sed.continuum[rows],
-                               line_luminosity=sed.line_luminosity[rows], stellar_mass=sed.stellar_mass[rows],
-                               redshift=sed.redshift[rows], luminosity_distance_cm=sed.luminosity_distance_cm[rows])
-            flux = spec.observe_noiseless(sub, pop.params.vdisp[rows], model.grid.edges)
-            if observed:
-                tilt = rng.normal(0.0, 0.15, rows.size)
-                flux *= (spec.wavelength[None, :] / 6000.0) ** tilt[:, None]
-            noisy, ivar, mask = spec.add_noise(flux, rng, 10 ** (0.4 * 0.3) if observed else 1.0)
-            if observed:
-                sky = spec.noise_sigma()
-                sky_lines = sky > 2.0 * np.median(sky)
-                noisy[:, sky_lines] += (0.5 * sky[sky_lines] * rng.standard_normal((rows.size, sky_lines.sum())))
-            for j, g in enumerate(rows):
-                if anomaly[g] == "artefact":
-                    start = rng.integers(0, spec.wavelength.size - 40)
-                    noisy[j, start:start + 40] += 20 * float(np.median(spec.noise_sigma()))
-                spectra[g] = {"wavelength": spec.wavelength, "flux": noisy[j], "ivar": ivar[j], "mask": mask[j],
-                              "lsf_sigma": spec.lsf_sigma_angstrom().astype(np.float32)}
+    bands, band_flux, photometry = _observe_photometry(config, sed, model, rng, observed)
+    spectra = _observe_spectra(config, sed, model, pop, rng, observed, anomaly)
 
     imaging = next((IMAGING_SURVEYS[s] for s in config.surveys if s in IMAGING_SURVEYS), None)
     records = []
@@ -245,6 +211,7 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
                   "image": None, "properties": _labels(pop, sed, model, g, ews, morphology),
                   "anomaly": None if anomaly[g] is None else str(anomaly[g])}
         if bands:
+            measured, sigma, present = photometry
             keep = present[g]
             record["photometry"] = {"band": [b for b, k in zip(bands, keep) if k],
                                     "flux": measured[g, keep].astype(np.float32),
@@ -253,6 +220,53 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
             record["image"] = _image_record(imaging, band_flux, bands, pop, g, anomaly[g], rng, observed)
         records.append(record)
     return records
+
+
+def _observe_photometry(config: SimulationConfig, sed: RestFrameSED, model: GalaxySED, rng: np.random.Generator,
+                        observed: bool):
+    """(bands, noiseless nanomaggies (G, B), (measured, sigma, present)) over every requested photometric survey."""
+    surveys = [PHOTOMETRIC_SURVEYS[s] for s in config.surveys if s in PHOTOMETRIC_SURVEYS]
+    bands = tuple(b for s in surveys for b in s.bands)
+    if not bands:
+        return bands, None, None
+    f_obs = observed_flux_density(sed.luminosity, sed.redshift, sed.luminosity_distance_cm, photometry_grid(),
+                                  model.grid.edges)
+    band_flux = maggies(f_obs, bands) * 1e9
+    sigma = np.concatenate([s.sigma_nanomaggies(OBSERVED_DEPTH_LOSS if observed else 0.0) for s in surveys])
+    measured = band_flux * (_zero_points(config, bands) if observed else 1.0)
+    measured = measured + rng.standard_normal(measured.shape) * sigma
+    present = rng.random(measured.shape) >= MISSING_BAND_FRACTION if observed else np.ones(measured.shape, bool)
+    return bands, band_flux, (measured, sigma, present)
+
+
+def _observe_spectra(config: SimulationConfig, sed: RestFrameSED, model: GalaxySED, pop, rng: np.random.Generator,
+                     observed: bool, anomaly: np.ndarray) -> dict[int, dict]:
+    """Each galaxy's spectrum from one of the requested spectrographs (chosen at random when several)."""
+    spectrographs = [SPECTROGRAPHS[s] for s in config.surveys if s in SPECTROGRAPHS]
+    spectra = {}
+    if not spectrographs:
+        return spectra
+    choice = rng.integers(0, len(spectrographs), len(pop.params))
+    for k, spec in enumerate(spectrographs):
+        rows = np.flatnonzero(choice == k)
+        if rows.size == 0:
+            continue
+        flux = spec.observe_noiseless(sed.subset(rows), pop.params.vdisp[rows], model.grid.edges)
+        if observed:  # flux-calibration tilt
+            flux *= (spec.wavelength[None, :] / 6000.0) ** rng.normal(0.0, 0.15, rows.size)[:, None]
+        noisy, ivar, mask = spec.add_noise(flux, rng, 10 ** (0.4 * OBSERVED_DEPTH_LOSS) if observed else 1.0)
+        sky = spec.noise_sigma()
+        if observed:  # sky-line residuals the ivar does not know about
+            sky_lines = sky > 2.0 * np.median(sky)
+            noisy[:, sky_lines] += 0.5 * sky[sky_lines] * rng.standard_normal((rows.size, sky_lines.sum()))
+        lsf = spec.lsf_sigma_angstrom().astype(np.float32)
+        for j, g in enumerate(rows):
+            if anomaly[g] == "artefact":  # a 40-pixel glitch
+                start = rng.integers(0, spec.wavelength.size - 40)
+                noisy[j, start:start + 40] += 20 * float(np.median(sky))
+            spectra[g] = {"wavelength": spec.wavelength, "flux": noisy[j], "ivar": ivar[j], "mask": mask[j],
+                          "lsf_sigma": lsf}
+    return spectra
 
 
 def _image_record(imaging, band_flux, bands, pop, g, anomaly, rng, observed) -> dict:
@@ -266,7 +280,7 @@ def _image_record(imaging, band_flux, bands, pop, g, anomaly, rng, observed) -> 
     psf_scale = 1.2 if observed else 1.0
     image = render_images(imaging, flux, pop.r_eff_arcsec[g], pop.bulge_to_total[g], pop.disk_axis_ratio[g],
                           pop.bulge_axis_ratio[g], pop.position_angle_deg[g], companion, psf_scale)
-    sigma = imaging.pixel_sigma(0.3 if observed else 0.0, psf_scale).astype(np.float32)
+    sigma = imaging.pixel_sigma(OBSERVED_DEPTH_LOSS if observed else 0.0, psf_scale).astype(np.float32)
     image += rng.standard_normal(image.shape, dtype=np.float32) * sigma[:, None, None]
     if anomaly == "artefact":  # a satellite trail across every band
         row = rng.integers(0, imaging.size)
