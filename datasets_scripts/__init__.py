@@ -1,5 +1,12 @@
-"""Galaxy records: the shared schema and readers that turn survey files into records."""
+"""Galaxy records: the shared schema, the survey loaders, cross-matching and the simulated survey.
 
+    from galfm.datasets_scripts import load_survey, crossmatch
+    desi = load_survey("desi", data_dir="path/to/coadds", split="train")   # or streaming=True
+"""
+
+from .crossmatch import CrossmatchResult, crossmatch
 from .schema import GALAXY_FEATURES, validate_record
+from .survey_files import SurveyFilesBuilder, available_surveys, load_survey
 
-__all__ = ["GALAXY_FEATURES", "validate_record"]
+__all__ = ["GALAXY_FEATURES", "CrossmatchResult", "SurveyFilesBuilder", "available_surveys", "crossmatch",
+           "load_survey", "validate_record"]

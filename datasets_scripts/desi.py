@@ -1,21 +1,29 @@
-"""DESI ``coadd-*.fits`` (+ ``redrock-*.fits``) -> galaxy records.
+"""DESI ``coadd-*.fits`` (+ ``redrock-*.fits`` / ``zbest-*.fits``) -> galaxy records.
 
-``FIBERMAP`` gives TARGETID, TARGET_RA/DEC, PHOTSYS and the Legacy Surveys fluxes FLUX_G/R/Z/W1/W2 with
-FLUX_IVAR_* (nanomaggies); per arm B/R/Z, ``*_WAVELENGTH`` (vacuum Angstrom, shared), ``*_FLUX``
-(1e-17 erg/s/cm2/A), ``*_IVAR`` and ``*_MASK`` (one row per fibre). The three arms overlap and are kept as
-three arms in the record's spectrum list: the tokenizer merges them, ivar-weighted, onto its grid.
+``FIBERMAP`` gives TARGETID, TARGET_RA/DEC, PHOTSYS, EBV and the Legacy Surveys fluxes FLUX_G/R/Z/W1/W2 with
+FLUX_IVAR_* (nanomaggies, *not* corrected for Galactic extinction); per arm B/R/Z, ``*_WAVELENGTH`` (vacuum
+Angstrom, shared by all fibres), ``*_FLUX`` (1e-17 erg/s/cm2/A), ``*_IVAR`` and ``*_MASK``. Both file layouts
+are read: healpix (``coadd-main-dark-10032.fits``) and tile (``coadd-4-80613-thru20210324.fits``); the redshift
+file beside a coadd is found by its name.
+
+Photometry is corrected for Milky-Way extinction as the Legacy Surveys DR9 catalogues do:
+T = 10^(-0.4 R E(B-V)) with R = 3.214 (g), 2.165 (r), 1.211 (z), 0.184 (W1), 0.113 (W2).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .fits_files import open_fits
+from .survey_reader import SurveyReader
 
 ARMS = ("B", "R", "Z")
+FLUX_KEYS = ("G", "R", "Z", "W1", "W2")
+MW_EXTINCTION_COEFFICIENTS = {"G": 3.214, "R": 2.165, "Z": 1.211, "W1": 0.184, "W2": 0.113}
 
 
 def photometry_bands(photsys: str) -> list[str]:
@@ -24,22 +32,55 @@ def photometry_bands(photsys: str) -> list[str]:
     return [*optical, "wise_w1", "wise_w2"]
 
 
-def read_coadd(path: str | os.PathLike, redrock: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+def merge_arms(arms: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One spectrum on the union of the arms' pixels; where arms overlap, the inverse-variance-weighted mean.
+
+    The arms share DESI's 0.8 Angstrom grid (pixel centres equal to 0.01 A), so overlapping pixels coincide.
+    A pixel is masked only if no arm has a good measurement there.
+    """
+    keys = [np.round(a["wavelength"], 2) for a in arms]
+    grid = np.unique(np.concatenate(keys))
+    weighted = np.zeros(grid.size)
+    ivar = np.zeros(grid.size)
+    for arm, key in zip(arms, keys):
+        index = np.searchsorted(grid, key)
+        good_ivar = np.where(arm["mask"], 0.0, np.asarray(arm["ivar"], dtype=float))
+        np.add.at(weighted, index, good_ivar * arm["flux"])
+        np.add.at(ivar, index, good_ivar)
+    flux = np.divide(weighted, ivar, out=np.zeros_like(weighted), where=ivar > 0)
+    wavelength = np.concatenate([a["wavelength"] for a in arms])[np.unique(np.concatenate(keys),
+                                                                           return_index=True)[1]]
+    return {"wavelength": wavelength.astype(np.float64), "flux": flux.astype(np.float32),
+            "ivar": ivar.astype(np.float32), "mask": ivar == 0, "lsf_sigma": None}
+
+
+def redshift_file(coadd: Path) -> Path | None:
+    """The redrock (or older zbest) file beside a coadd, by DESI's naming."""
+    for prefix in ("redrock-", "zbest-"):
+        candidate = coadd.with_name(coadd.name.replace("coadd-", prefix, 1))
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_coadd(path: str | os.PathLike, redrock: str | os.PathLike | None = None,
+               merge: bool = True) -> list[dict[str, Any]]:
     """Galaxy records of a DESI coadd file; unassigned (TARGETID < 0) and sky fibres are skipped.
 
-    ``redrock`` (optional) adds ``properties.redshift`` for fibres with ``ZWARN == 0``. The spectrum is a
-    list of the three arms (``GalFMProcessor`` accepts that and merges them).
+    ``redrock`` adds ``properties.redshift`` for fibres with ``ZWARN == 0`` (others are flagged
+    ``desi_zwarn=N``). ``merge=False`` keeps the three arms as a list (``GalFMProcessor`` merges them too).
     """
     needed = ["FIBERMAP", *[f"{a}_{k}" for a in ARMS for k in ("WAVELENGTH", "FLUX", "IVAR", "MASK")]]
     with open_fits(path, "a DESI coadd-*.fits", needed) as hdus:
         fibermap = hdus["FIBERMAP"].data
         arms = {a: {k: hdus[f"{a}_{k}"].data for k in ("WAVELENGTH", "FLUX", "IVAR", "MASK")} for a in ARMS}
-    redshifts = {}
+    redshifts: dict[int, tuple[float, int, str]] = {}
     if redrock is not None:
-        with open_fits(redrock, "a DESI redrock-*.fits", ["REDSHIFTS"]) as rr:
-            table = rr["REDSHIFTS"].data
-            redshifts = {int(t): float(z) for t, z, w in zip(table["TARGETID"], table["Z"], table["ZWARN"])
-                         if int(w) == 0}
+        with open_fits(redrock, "a DESI redrock-*.fits or zbest-*.fits", []) as rr:
+            name = "REDSHIFTS" if "REDSHIFTS" in rr else "ZBEST"
+            table = rr[name].data
+            redshifts = {int(t): (float(z), int(w), str(s).strip())
+                         for t, z, w, s in zip(table["TARGETID"], table["Z"], table["ZWARN"], table["SPECTYPE"])}
 
     records = []
     for row, fibre in enumerate(fibermap):
@@ -55,20 +96,33 @@ def read_coadd(path: str | os.PathLike, redrock: str | os.PathLike | None = None
             }
             for a in ARMS
         ]
-        bands = photometry_bands(str(fibre["PHOTSYS"]))
-        keys = ["G", "R", "Z", "W1", "W2"]
-        records.append({
-            "object_id": f"desi-{target}",
-            "survey": "desi",
-            "ra": float(fibre["TARGET_RA"]),
-            "dec": float(fibre["TARGET_DEC"]),
-            "spectrum": spectra,
-            "photometry": {
-                "band": bands,
-                "flux": np.asarray([fibre[f"FLUX_{k}"] for k in keys], dtype=np.float32),
-                "flux_ivar": np.asarray([fibre[f"FLUX_IVAR_{k}"] for k in keys], dtype=np.float32),
-            },
-            "image": None,
-            "properties": {"redshift": redshifts[target]} if target in redshifts else None,
-        })
+        ebv = float(fibre["EBV"]) if "EBV" in fibermap.columns.names else 0.0
+        transmission = np.array([10 ** (-0.4 * MW_EXTINCTION_COEFFICIENTS[k] * ebv) for k in FLUX_KEYS])
+        flux = np.asarray([fibre[f"FLUX_{k}"] for k in FLUX_KEYS], dtype=float) / transmission
+        flux_ivar = np.asarray([fibre[f"FLUX_IVAR_{k}"] for k in FLUX_KEYS], dtype=float) * transmission**2
+        keep = flux_ivar > 0
+        record = {
+            "object_id": f"desi-{target}", "survey": "desi",
+            "ra": float(fibre["TARGET_RA"]), "dec": float(fibre["TARGET_DEC"]),
+            "spectrum": merge_arms(spectra) if merge else spectra,
+            "photometry": {"band": [b for b, k in zip(photometry_bands(str(fibre["PHOTSYS"])), keep) if k],
+                           "flux": flux[keep].astype(np.float32), "flux_ivar": flux_ivar[keep].astype(np.float32)}
+            if keep.any() else None,
+            "image": None, "properties": None, "flags": [],
+        }
+        if target in redshifts:
+            z, zwarn, spectype = redshifts[target]
+            record["flags"].append(f"desi_spectype={spectype}")
+            if zwarn == 0:
+                record["properties"] = {"redshift": z}
+            else:
+                record["flags"].append(f"desi_zwarn={zwarn}")
+        records.append(record)
     return records
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    return read_coadd(path, redshift_file(path))
+
+
+READER = SurveyReader("desi", ("coadd-*.fits",), _read, "DESI coadd-*.fits with redrock-/zbest- beside them")

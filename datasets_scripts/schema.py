@@ -26,6 +26,7 @@ properties.sfh             16 fractions of the total formed stellar mass, per lo
                            (``galfm.SFH_AGE_BIN_EDGES_GYR``), nullable
 properties.morphology      class label (string), nullable
 anomaly                    why a record is unusual (``"qso"``, ``"merger"``, ``"artefact"``), ``None`` if normal
+flags                      survey quality notes kept with the data (e.g. ``"sdss_zwarning=4"``), nullable
 =========================  ==============================================================================
 """
 
@@ -88,6 +89,7 @@ GALAXY_FEATURES = datasets.Features(
             "morphology": datasets.Value("string"),
         },
         "anomaly": datasets.Value("string"),
+        "flags": datasets.List(datasets.Value("string")),
     }
 )
 """The record as ``datasets.Features``; every struct and property may be ``None``."""

@@ -8,11 +8,13 @@ HDU2 (``SPECOBJ`` in DR8+ lite/full files, ``SPALL`` in BOSS v5_13_2): ``Z``, ``
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .fits_files import open_fits
+from .survey_reader import SurveyReader
 
 # SPPIXMASK bits that make a pixel unusable (SDSS DR17 bitmask reference): NOPLUG, BADTRACE, BADFLAT, BADARC,
 # FULLREJECT, NOSKY, BRIGHTSKY, NODATA, COMBINEREJ, BADFLUXFACTOR, BADSKYCHI. Informational bits
@@ -38,8 +40,9 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
     """One SDSS spectrum file as a galaxy record.
 
     The redshift enters ``properties.redshift`` only when ``ZWARNING == 0``; failures keep their spectrum and
-    photometry. ``SPECTROFLUX`` has no ivar in every data release; where it is missing, the photometry is
-    left out rather than given invented errors.
+    photometry and carry the flag ``sdss_zwarning=N``. ``SPECTROFLUX`` has no ivar in every data release;
+    where it is missing, the photometry is left out rather than given invented errors. ``CLASS`` (GALAXY,
+    QSO, STAR) is kept as the flag ``sdss_class=...``.
     """
     with open_fits(path, "an SDSS spec-PLATE-MJD-FIBER.fits", ["COADD"]) as hdus:
         names = [h.name for h in hdus]
@@ -65,7 +68,12 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
         "photometry": None,
         "image": None,
         "properties": None,
+        "flags": [],
     }
+    if meta is not None and "CLASS" in columns:
+        record["flags"].append(f"sdss_class={str(meta['CLASS']).strip()}")
+    if meta is not None and int(meta["ZWARNING"]) != 0:
+        record["flags"].append(f"sdss_zwarning={int(meta['ZWARNING'])}")
     if meta is not None and "SPECTROFLUX" in columns and "SPECTROFLUX_IVAR" in columns:
         record["photometry"] = {
             "band": [f"sdss_{b}" for b in "ugriz"],
@@ -75,3 +83,10 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
     if meta is not None and int(meta["ZWARNING"]) == 0:
         record["properties"] = {"redshift": float(meta["Z"])}
     return record
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    return [read_spec(path)]
+
+
+READER = SurveyReader("sdss", ("spec-*.fits",), _read, "SDSS/BOSS spec-PLATE-MJD-FIBER.fits (lite or full)")

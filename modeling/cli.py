@@ -56,6 +56,24 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    try:
+        from galfm.datasets_scripts.convert import convert_survey
+    except ImportError as err:
+        print(f"galfm convert needs the installed galfm package: {err}", file=sys.stderr)
+        return 2
+    try:
+        summary = convert_survey(args.survey, args.data_dir, args.out, shard_size=args.shard_size)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"galfm convert: {err}", file=sys.stderr)
+        return 2
+    print(f"{summary['records']} records from {summary['files']} {args.survey} files -> {args.out} "
+          f"({len(summary['shards'])} shards); {len(summary['skipped'])} files skipped")
+    for path, why in summary["skipped"].items():
+        print(f"  skipped {path}: {why}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galfm", description="galfm: a multimodal foundation model for galaxies.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -83,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--num-proc", type=int, default=1, help="worker processes")
     simulate.add_argument("--out", required=True, help="output folder (data/*.parquet + README.md)")
     simulate.set_defaults(func=_cmd_simulate)
+
+    convert = sub.add_parser("convert", help="a directory of survey files -> Parquet shards + dataset card")
+    convert.add_argument("--survey", required=True, help="sdss, desi, legacysurvey, galex, jpas, jplus, euclid, "
+                         "euclid_mer, muse, phangs_hst, galaxyzoo")
+    convert.add_argument("--data-dir", required=True, help="folder of the survey's own files (searched recursively)")
+    convert.add_argument("--out", required=True, help="output folder (data/train-*.parquet + README.md)")
+    convert.add_argument("--shard-size", type=int, default=1000, help="records per Parquet shard")
+    convert.set_defaults(func=_cmd_convert)
 
     cache = sub.add_parser("cache", help="place a saved model folder in the HF cache as a Hub repo id (offline use)")
     cache.add_argument("folder", help="a save_pretrained folder")

@@ -59,10 +59,32 @@ JPAS_BANDS: dict[str, tuple[float, float]] = {
 }
 JPAS_PEAK_TRANSMISSION = 0.85
 
+# J-PLUS's 7 medium/narrow bands (Cenarro et al. 2019, Table 2: central wavelength, FWHM); its broad bands are
+# SDSS-like (``jpas_gSDSS`` ... and ``sdss_z``) and uJAVA/J0378/J0660 are J-PAS's own.
+JPLUS_BANDS: dict[str, tuple[float, float]] = {
+    "jplus_J0395": (3950.0, 100.0),
+    "jplus_J0410": (4100.0, 200.0),
+    "jplus_J0430": (4300.0, 200.0),
+    "jplus_J0515": (5150.0, 200.0),
+    "jplus_J0861": (8610.0, 400.0),
+}
+
+# HST WFC3/UVIS bands of PHANGS-HST as top-hats at the Instrument Handbook's pivot wavelength and width
+# (stand-ins: for precise synthetic photometry use the real throughputs from stsynphot).
+HST_BANDS: dict[str, tuple[float, float]] = {
+    "hst_f275w": (2710.0, 405.0),
+    "hst_f336w": (3355.0, 511.0),
+    "hst_f438w": (4326.0, 615.0),
+    "hst_f555w": (5308.0, 1565.0),
+    "hst_f814w": (8029.0, 1536.0),
+}
+
+SYNTHETIC_BANDS: dict[str, tuple[float, float]] = {**JPAS_BANDS, **JPLUS_BANDS, **HST_BANDS}
+
 
 def available_bands() -> list[str]:
     """All canonical band names galfm knows without being told a curve."""
-    return sorted([*SPECLITE_BANDS, *JPAS_BANDS])
+    return sorted([*SPECLITE_BANDS, *SYNTHETIC_BANDS])
 
 
 def _speclite_filters():
@@ -74,8 +96,8 @@ def _speclite_filters():
 
 
 def jpas_response(name: str, wavelength: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic J-PAS transmission: a flat top with logistic edges whose FWHM is the design FWHM."""
-    center, fwhm = JPAS_BANDS[name]
+    """Synthetic transmission (J-PAS, J-PLUS, HST stand-ins): a flat top with logistic edges at the FWHM."""
+    center, fwhm = SYNTHETIC_BANDS[name]
     if wavelength is None:
         half = fwhm / 2 + 8 * JPAS_EDGE_WIDTH
         wavelength = np.linspace(center - half, center + half, 401)
@@ -93,7 +115,7 @@ def load_filter(name: str):
     speclite_filters = _speclite_filters()
     if name in SPECLITE_BANDS:
         return speclite_filters.load_filter(SPECLITE_BANDS[name])
-    if name in JPAS_BANDS:
+    if name in SYNTHETIC_BANDS:
         import astropy.units as u
 
         wavelength, response = jpas_response(name)

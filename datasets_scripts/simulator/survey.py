@@ -16,7 +16,6 @@ Variants:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,8 @@ from astropy.cosmology import FLRW, Planck18
 
 from galfm.properties_galfm import EMISSION_LINES, SFH_AGE_BIN_EDGES_GYR
 
-from ..schema import GALAXY_FEATURES, empty_properties
+from ..parquet_shards import ShardWriter
+from ..schema import empty_properties
 from .imaging import render_images
 from .instruments import IMAGING_SURVEYS, KNOWN_SURVEYS, PHOTOMETRIC_SURVEYS, SPECTROGRAPHS
 from .photometry import maggies, photometry_grid
@@ -318,75 +318,25 @@ def simulate(n: int, seed: int = 0, surveys=("desi", "jpas", "galex", "legacysur
         yield from chunk
 
 
-def _to_arrow_row(record: dict) -> dict:
-    row = dict(record)
-    if row["image"] is not None:
-        image = dict(row["image"])
-        image["flux"] = [list(band) for band in image["flux"]]
-        image["ivar"] = [list(band) for band in image["ivar"]]
-        row["image"] = image
-    return row
-
-
-def arrow_schema():
-    import pyarrow as pa
-
-    schema = GALAXY_FEATURES.arrow_schema
-    metadata = {"huggingface": json.dumps({"info": {"features": GALAXY_FEATURES.to_dict()}})}
-    return pa.schema(list(schema), metadata=metadata)
-
-
 def write_survey(config: SimulationConfig, out: str | Path, num_proc: int = 1, progress: bool = True) -> dict:
     """Write the survey as ``out/data/{split}-XXXXX-of-YYYYY.parquet`` + ``out/README.md``; return a summary."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
     out = Path(out)
-    (out / "data").mkdir(parents=True, exist_ok=True)
-    for stale in (out / "data").glob("*.parquet"):
-        stale.unlink()
-    schema = arrow_schema()
     sizes = config.split_sizes
     starts = np.cumsum([0] + [sizes[s] for s in SPLITS])
-    n_shards = {s: max(1, math.ceil(sizes[s] / config.shard_size)) for s in SPLITS}
-    writers: dict[tuple[str, int], pq.ParquetWriter] = {}
-    summary = {"n": config.n, "splits": sizes, "anomalies": dict.fromkeys(ANOMALY_KINDS, 0), "files": []}
-
-    def shard_of(index: int) -> tuple[str, int]:
-        split_id = int(np.searchsorted(starts, index, side="right") - 1)
-        return SPLITS[split_id], int((index - starts[split_id]) // config.shard_size)
-
-    def flush(key, rows) -> None:
-        if not rows:
-            return
-        if key not in writers:
-            for done in [k for k in writers if k[0] == key[0]]:
-                writers.pop(done).close()
-            name = f"{key[0]}-{key[1]:05d}-of-{n_shards[key[0]]:05d}.parquet"
-            writers[key] = pq.ParquetWriter(out / "data" / name, schema, compression="zstd")
-            summary["files"].append(f"data/{name}")
-        writers[key].write_batch(pa.RecordBatch.from_pylist(rows, schema=schema))
-
+    writer = ShardWriter(out, shard_size=config.shard_size)
+    summary = {"n": config.n, "splits": sizes, "anomalies": dict.fromkeys(ANOMALY_KINDS, 0)}
     index = 0
-    bar = tqdm(total=config.n, desc="simulating galaxies", unit="gal", disable=not progress)
-    for records in iterate_chunks(config, num_proc):
-        pending: list[dict] = []
-        current = None
-        for record in records:
-            if record["anomaly"]:
-                summary["anomalies"][record["anomaly"]] += 1
-            key = shard_of(index)
-            if key != current:
-                flush(current, pending)
-                pending, current = [], key
-            pending.append(_to_arrow_row(record))
-            index += 1
-        flush(current, pending)
-        bar.update(len(records))
-    bar.close()
-    for w in writers.values():
-        w.close()
+    with tqdm(total=config.n, desc="simulating galaxies", unit="gal", disable=not progress) as bar:
+        for records in iterate_chunks(config, num_proc):
+            for record in records:
+                if record["anomaly"]:
+                    summary["anomalies"][record["anomaly"]] += 1
+                writer.add(SPLITS[int(np.searchsorted(starts, index, side="right") - 1)], record)
+                index += 1
+            bar.update(len(records))
+    summary["files"] = writer.close()
     from .dataset_card import write_dataset_card
 
     write_dataset_card(out, config, summary)

@@ -102,7 +102,7 @@ def test_real_sdss_spectrum_tokenizes(processor, data_dir):
 
 def test_real_desi_three_arm_spectrum_tokenizes(processor, data_dir):
     (record,) = read_coadd(data_dir / "desi" / "coadd-4-80613-thru20210324.fits",
-                           data_dir / "desi" / "redrock-4-80613-thru20210324.fits")
+                           data_dir / "desi" / "redrock-4-80613-thru20210324.fits", merge=False)
     assert len(record["spectrum"]) == 3  # B, R, Z arms, overlapping
     merged = processor(record, return_tensors="np")
     n = int(merged["spectrum_attention_mask"].sum())

@@ -12,7 +12,8 @@ from astropy.cosmology import FlatLambdaCDM
 from galfm.datasets_scripts.simulator.igm import igm_transmission
 from galfm.datasets_scripts.simulator.photometry import AB_ZERO_POINT_FNU, C_ANGSTROM_S, maggies, photometry_grid
 from galfm.datasets_scripts.simulator.sed import GalaxyParameters, GalaxySED, observed_flux_density
-from galfm.datasets_scripts.simulator.stellar_populations import L_SUN_ERG_S, air_to_vacuum, rest_frame_grid
+from galfm.datasets_scripts.simulator.stellar_populations import L_SUN_ERG_S, rest_frame_grid
+from galfm.datasets_scripts.units import air_to_vacuum
 from galfm.filters_galfm import load_filter
 from galfm.properties_galfm import SFH_AGE_BIN_EDGES_GYR
 

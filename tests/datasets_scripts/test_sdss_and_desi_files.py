@@ -36,7 +36,7 @@ def test_desi_coadd_skips_sky_and_unassigned_fibres(data_dir):
 
 def test_desi_coadd_with_redrock(data_dir):
     (record,) = read_coadd(data_dir / "desi" / "coadd-4-80613-thru20210324.fits",
-                           data_dir / "desi" / "redrock-4-80613-thru20210324.fits")
+                           data_dir / "desi" / "redrock-4-80613-thru20210324.fits", merge=False)
     assert record["object_id"] == "desi-39633345008634465"
     assert record["properties"]["redshift"] == pytest.approx(0.36874, abs=1e-5)
     assert record["photometry"]["band"] == ["bass_g", "bass_r", "mzls_z", "wise_w1", "wise_w2"]  # PHOTSYS N

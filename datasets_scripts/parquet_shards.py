@@ -1,0 +1,87 @@
+"""Galaxy records -> Hub-ready Parquet shards (``data/{split}-00000-of-000NN.parquet``) with the record's
+``datasets.Features`` embedded, so ``datasets.load_dataset(folder)`` restores them exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .schema import GALAXY_FEATURES, validate_record
+
+
+def arrow_schema():
+    import pyarrow as pa
+
+    metadata = {"huggingface": json.dumps({"info": {"features": GALAXY_FEATURES.to_dict()}})}
+    return pa.schema(list(GALAXY_FEATURES.arrow_schema), metadata=metadata)
+
+
+def _arrow_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A record with numpy arrays pyarrow can take as is (images as lists of rows); all schema keys present."""
+    row = {k: record.get(k) for k in GALAXY_FEATURES}
+    if row["image"] is not None:
+        image = dict(row["image"])
+        image["flux"] = [list(band) for band in image["flux"]]
+        image["ivar"] = [list(band) for band in image["ivar"]]
+        row["image"] = image
+    if row["spectrum"] is not None and isinstance(row["spectrum"], list):
+        raise ValueError(f"galaxy {row['object_id']!r}: spectrum: a list of arms cannot be stored; merge them first "
+                         "(e.g. galfm.datasets_scripts.desi.merge_arms).")
+    return row
+
+
+class ShardWriter:
+    """Streams records into shards of ``shard_size`` rows per split; names get their ``-of-NNNNN`` at close."""
+
+    def __init__(self, out: str | Path, shard_size: int = 1000, batch_size: int = 64, validate: bool = False):
+        import pyarrow.parquet as pq
+
+        self._pq = pq
+        self.data_dir = Path(out) / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.data_dir.glob("*.parquet*"):
+            stale.unlink()
+        self.shard_size, self.batch_size, self.validate = shard_size, batch_size, validate
+        self.schema = arrow_schema()
+        self.counts: dict[str, int] = {}
+        self._open: dict[str, Any] = {}
+        self._pending: dict[str, list[dict]] = {}
+        self._shards: dict[str, list[Path]] = {}
+
+    def add(self, split: str, record: dict[str, Any]) -> None:
+        if self.validate:
+            validate_record(record)
+        index = self.counts.get(split, 0)
+        if index % self.shard_size == 0:
+            self._flush(split)
+            if split in self._open:
+                self._open.pop(split).close()
+            path = self.data_dir / f"{split}-{index // self.shard_size:05d}.parquet.partial"
+            self._open[split] = self._pq.ParquetWriter(path, self.schema, compression="zstd")
+            self._shards.setdefault(split, []).append(path)
+        self._pending.setdefault(split, []).append(_arrow_row(record))
+        self.counts[split] = index + 1
+        if len(self._pending[split]) >= self.batch_size:
+            self._flush(split)
+
+    def _flush(self, split: str) -> None:
+        import pyarrow as pa
+
+        rows = self._pending.get(split)
+        if rows:
+            self._open[split].write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
+            self._pending[split] = []
+
+    def close(self) -> list[str]:
+        """Finish every shard and give them their final names; returns them relative to the output folder."""
+        names = []
+        for split in list(self._open):
+            self._flush(split)
+            self._open.pop(split).close()
+        for paths in self._shards.values():
+            for path in paths:
+                final = path.with_name(path.name.replace(".parquet.partial", f"-of-{len(paths):05d}.parquet"))
+                path.rename(final)
+                names.append(f"data/{final.name}")
+        return sorted(names)

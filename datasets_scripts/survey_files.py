@@ -1,0 +1,111 @@
+"""A directory of one survey's own files as a ``datasets`` builder, and ``load_survey`` to use it in one call.
+
+Each survey module provides a ``SurveyReader``: the file patterns it reads and a function from one file to
+galaxy records. ``SurveyFilesBuilder`` (a ``datasets.GeneratorBasedBuilder``, used directly: datasets >= 4 has
+no loading scripts) walks ``data_dir``; a file that cannot be read is reported by name and skipped, and the
+count of skipped files is logged at the end, so one corrupt download never costs the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+from .schema import GALAXY_FEATURES, validate_record
+from .survey_reader import SurveyReader
+
+logger = logging.getLogger("galfm.datasets")
+
+
+@dataclass
+class SurveyFilesConfig(datasets.BuilderConfig):
+    """``data_dir``: the survey's files; ``fingerprint``: sizes and dates of those files (cache invalidation)."""
+
+    survey: str = ""
+    fingerprint: str = ""
+    reader_options: dict = field(default_factory=dict)
+
+
+def _readers() -> dict[str, SurveyReader]:
+    from . import desi, euclid, galaxyzoo, galex, jpas, legacysurvey, muse, phangs, sdss
+
+    readers = [sdss.READER, desi.READER, legacysurvey.READER, galex.READER, jpas.READER, jpas.JPLUS_READER,
+               euclid.READER, euclid.MER_READER, muse.READER, phangs.READER, galaxyzoo.READER]
+    return {r.name: r for r in readers}
+
+
+def survey_files(reader: SurveyReader, data_dir: str | os.PathLike) -> list[Path]:
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data_dir {data_dir}: no such directory (the folder of {reader.name} files).")
+    files = sorted({p for pattern in reader.patterns for p in data_dir.rglob(pattern) if p.is_file()})
+    if not files:
+        raise FileNotFoundError(f"data_dir {data_dir}: no {reader.name} files matching {list(reader.patterns)}.")
+    return files
+
+
+class SurveyFilesBuilder(datasets.GeneratorBasedBuilder):
+    """Galaxy records from a directory of one survey's files (``config.survey`` names the reader)."""
+
+    BUILDER_CONFIG_CLASS = SurveyFilesConfig
+    VERSION = datasets.Version("1.0.0")
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(description=__doc__, features=GALAXY_FEATURES)
+
+    def _split_generators(self, dl_manager):
+        reader = _readers()[self.config.survey]
+        return [datasets.SplitGenerator(name=datasets.Split.TRAIN,
+                                        gen_kwargs={"files": survey_files(reader, self.config.data_dir)})]
+
+    def _generate_examples(self, files: list[Path]):
+        reader = _readers()[self.config.survey]
+        skipped = []
+        for path in files:
+            try:
+                records = list(reader.read(path, **self.config.reader_options))
+            except (ValueError, OSError, KeyError) as err:
+                skipped.append(path.name)
+                logger.warning("%s: skipped %s: %s", reader.name, path, err)
+                continue
+            for i, record in enumerate(records):
+                yield f"{path.name}:{i}", validate_record(record)
+        if skipped:
+            logger.warning("%s: %d of %d files skipped (%s); the rest loaded.", reader.name, len(skipped),
+                           len(files), ", ".join(skipped))
+
+
+def _fingerprint(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for p in files:
+        stat = p.stat()
+        digest.update(f"{p}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def load_survey(survey: str, data_dir: str | os.PathLike, split: str = "train", streaming: bool = False,
+                cache_dir: str | None = None, **reader_options):
+    """Galaxy records of a directory of survey files as a ``datasets.Dataset`` (or ``IterableDataset``).
+
+    ``survey``: one of ``available_surveys()``. ``reader_options`` go to the survey's reader (e.g.
+    ``aperture_arcsec`` for MUSE cubes).
+    """
+    readers = _readers()
+    if survey not in readers:
+        raise ValueError(f"survey {survey!r}: unknown; known: {', '.join(sorted(readers))}.")
+    files = survey_files(readers[survey], data_dir)
+    builder = SurveyFilesBuilder(cache_dir=cache_dir, survey=survey, data_dir=str(Path(data_dir).resolve()),
+                                 fingerprint=_fingerprint(files), reader_options=reader_options)
+    if streaming:
+        return builder.as_streaming_dataset(split=split)
+    builder.download_and_prepare()
+    return builder.as_dataset(split=split)
+
+
+def available_surveys() -> list[str]:
+    return sorted(_readers())
