@@ -11,7 +11,7 @@ from galfm.cli import main
 
 def test_help_lists_subcommands():
     proc = subprocess.run([sys.executable, "-m", "galfm.cli", "--help"], capture_output=True, text=True, check=True)
-    for command in ("info", "demo", "cache"):
+    for command in ("info", "demo", "simulate", "convert", "cache"):
         assert command in proc.stdout
 
 
@@ -24,7 +24,8 @@ def test_info_prints_presets(capsys):
 def test_demo_embeds_real_galaxies(tmp_path, data_dir, capsys):
     assert main(["demo", "--out", str(tmp_path), "--data-dir", str(data_dir)]) == 0
     summary = json.loads((tmp_path / "demo_summary.json").read_text())
-    assert summary["pooler_output_shape"] == [5, 128]
+    # every SDSS file of the folder, and the 3 DESI targets (sky and unassigned fibres skipped)
+    assert summary["pooler_output_shape"] == [len(list((data_dir / "sdss").glob("spec-*.fits"))) + 3, 128]
     assert "desi-39633345008634465" in summary["galaxies"]
     assert (tmp_path / "galfm-tiny" / "model.safetensors").exists()
     assert "cosine similarity" in capsys.readouterr().out

@@ -55,3 +55,27 @@ def test_brick_cutout_follows_the_wcs_and_marks_empty_pixels(data_dir):
     assert np.all(flux[ivar == 0] == 0)  # ... and carries ivar 0, flux 0
     with pytest.raises(ValueError, match="outside this brick"):
         cutout(image, invvar, float(ra) + 5, float(dec))
+
+
+def test_catalogue_rows_get_cutouts_from_brick_images_beside_them(tmp_path, data_dir):
+    import shutil
+
+    from astropy.table import Table
+
+    from galfm.datasets_scripts import load_survey
+
+    for kind in ("image", "invvar"):
+        shutil.copy(data_dir / "legacysurvey" / BRICK.format(kind), tmp_path)
+    image = tmp_path / BRICK.format("image")
+    ivar_full = fits.getdata(tmp_path / BRICK.format("invvar"))
+    rows, cols = np.nonzero(ivar_full > 0)
+    ra, dec = WCS(fits.getheader(image, 1)).pixel_to_world_values(cols[len(cols) // 2], rows[len(rows) // 2])
+    Table({"RELEASE": [9010], "BRICKID": [1], "OBJID": [5], "BRICKNAME": ["0959p805"], "TYPE": ["PSF"],
+           "RA": [float(ra)], "DEC": [float(dec)], "FLUX_G": [2.0], "FLUX_IVAR_G": [100.0],
+           "MW_TRANSMISSION_G": [0.9], "NOBS_G": [3]}).write(tmp_path / "tractor-0959p805.fits")
+    (record,) = load_survey("legacysurvey", tmp_path, cache_dir=str(tmp_path / "cache"))
+    assert record["image"]["band"] == ["decam_g"]
+    flux = np.asarray(record["image"]["flux"])
+    assert flux.shape == (1, 64, 64) and record["image"]["pixel_scale"] == pytest.approx(0.262, abs=1e-4)
+    ivar = np.asarray(record["image"]["ivar"])
+    assert ivar.min() >= 0 and (ivar > 0).any() and np.all(flux[ivar == 0] == 0)
