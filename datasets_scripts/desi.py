@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .fits_files import open_fits
+from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 
 ARMS = ("B", "R", "Z")
@@ -126,3 +127,10 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 
 READER = SurveyReader("desi", ("coadd-*.fits",), _read, "DESI coadd-*.fits with redrock-/zbest- beside them")
+
+
+
+class DESISpectra(SurveyFilesBuilder):
+    """DESI coadds (+ redshifts) as a ``datasets`` builder (``data_dir=`` the folder of files)."""
+
+    SURVEY = "desi"

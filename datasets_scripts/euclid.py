@@ -20,6 +20,7 @@ import astropy.units as u
 import numpy as np
 
 from .fits_files import open_fits
+from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import column, flux_to_nanomaggies, photometry_struct
 
@@ -93,3 +94,16 @@ READER = SurveyReader("euclid", ("*SPECTRA_RGS*.fits", "*sir*SPECTRA*.fits"), _r
                       "Euclid Q1 SIR combined 1-D spectra")
 MER_READER = SurveyReader("euclid_mer", ("*MER*FINAL*CAT*.fits", "*mer*final*cat*.fits", "*mer_catalog*.fits"),
                           _read_mer, "Euclid Q1 MER final catalogues")
+
+
+
+class EuclidSpectra(SurveyFilesBuilder):
+    """Euclid SIR spectra as a ``datasets`` builder (``data_dir=`` the folder of files)."""
+
+    SURVEY = "euclid"
+
+
+class EuclidMERCatalog(SurveyFilesBuilder):
+    """Euclid MER catalogues as a ``datasets`` builder (``data_dir=`` the folder of files)."""
+
+    SURVEY = "euclid_mer"

@@ -8,6 +8,10 @@ that nothing mistakes them for nanomaggies; the pixel scale varies with galaxy s
 
 Labels: ``morphology`` is ``ring`` where the ring column is 1, else ``featured`` or ``smooth`` by the
 majority vote on the first question; every vote fraction is kept as a flag ``gz_<column>=<value>``.
+
+The cut-outs' pixel scale and seeing are not in the vote table (a ``pixscale`` column is used when present):
+pass them as ``pixel_scale`` and ``psf_fwhm`` (arcsec); without them the records carry none and
+``GalFMProcessor`` refuses the image, naming the missing field.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 
 FEATURED = "smooth-or-featured_featured-or-disk_fraction"
@@ -32,7 +37,8 @@ def _label(row: dict[str, str]) -> str | None:
     return None
 
 
-def read_catalog(path: str | os.PathLike) -> list[dict[str, Any]]:
+def read_catalog(path: str | os.PathLike, pixel_scale: float | None = None,
+                 psf_fwhm: float | None = None) -> list[dict[str, Any]]:
     import matplotlib.image
 
     path = Path(path)
@@ -51,15 +57,23 @@ def read_catalog(path: str | os.PathLike) -> list[dict[str, Any]]:
         records.append({
             "object_id": f"gz-{row['iauname']}", "survey": "galaxyzoo", "ra": None, "dec": None,
             "spectrum": None, "photometry": None, "properties": {"morphology": _label(row)},
-            "image": {"band": ["decam_z", "decam_r", "decam_g"], "flux": image,
-                      "ivar": np.ones_like(image), "pixel_scale": None, "psf_fwhm": None},
+            "image": {"band": ["decam_z", "decam_r", "decam_g"], "flux": image, "ivar": np.ones_like(image),
+                      "pixel_scale": float(row["pixscale"]) if row.get("pixscale") else pixel_scale,
+                      "psf_fwhm": None if psf_fwhm is None else np.full(3, psf_fwhm, dtype=np.float32)},
             "flags": ["image_units=display", *fractions, *( ["gz_ring=1"] if row.get("ring") == "1" else [])],
         })
     return records
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
-    return read_catalog(path)
+def _read(path: Path, **options) -> list[dict[str, Any]]:
+    return read_catalog(path, **options)
 
 
 READER = SurveyReader("galaxyzoo", ("*.csv",), _read, "Galaxy Zoo DECaLS vote CSV + PNG cut-outs")
+
+
+
+class GalaxyZooDECaLS(SurveyFilesBuilder):
+    """Galaxy Zoo DECaLS images and votes as a ``datasets`` builder (``data_dir=`` the folder of files)."""
+
+    SURVEY = "galaxyzoo"

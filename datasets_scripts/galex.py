@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .fits_files import open_fits
+from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import ab_mag_to_nanomaggies, column, photometry_struct
 
@@ -50,3 +51,10 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 READER = SurveyReader("galex", ("*guvcat*.fits", "*GUVcat*.fits", "*galex*.fits", "*mis*.fits", "*ais*.fits"),
                       _read, "GALEX GUVcat / MIS / AIS catalogues (FITS)")
+
+
+
+class GALEXCatalog(SurveyFilesBuilder):
+    """GALEX catalogues as a ``datasets`` builder (``data_dir=`` the folder of files)."""
+
+    SURVEY = "galex"

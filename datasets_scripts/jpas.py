@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .fits_files import open_fits
+from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import ab_mag_to_nanomaggies, column, photometry_struct
 
@@ -69,3 +70,16 @@ def _read_jplus(path: Path) -> list[dict[str, Any]]:
 READER = SurveyReader("jpas", ("*minijpas*.fits", "*jpas*.fits", "*JPAS*.fits"), _read_jpas,
                       "miniJPAS / J-PAS MagABDualObj catalogues")
 JPLUS_READER = SurveyReader("jplus", ("*jplus*.fits", "*JPLUS*.fits"), _read_jplus, "J-PLUS MagABDualObj catalogues")
+
+
+
+class JPASCatalog(SurveyFilesBuilder):
+    """miniJPAS / J-PAS catalogues as a ``datasets`` builder (``data_dir=`` the folder of files)."""
+
+    SURVEY = "jpas"
+
+
+class JPLUSCatalog(SurveyFilesBuilder):
+    """J-PLUS catalogues as a ``datasets`` builder (``data_dir=`` the folder of files)."""
+
+    SURVEY = "jplus"

@@ -13,6 +13,7 @@ the brick or without data have ivar 0 (and flux 0).
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from .fits_files import open_fits
+from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import photometry_struct
 
@@ -114,6 +116,7 @@ def cutout(image_path: str | os.PathLike, invvar_path: str | os.PathLike, ra: fl
     return flux, ivar.astype(np.float32), scale
 
 
+@cache
 def brick_images(directory: Path, brick: str) -> dict[str, tuple[Path, Path]]:
     """{band letter: (image, invvar)} of the brick's image files found in ``directory``."""
     found = {}
@@ -125,14 +128,16 @@ def brick_images(directory: Path, brick: str) -> dict[str, tuple[Path, Path]]:
     return found
 
 
-def _read(path: Path, cutout_size: int = 64) -> list[dict[str, Any]]:
+def _read(path: Path, cutout_size: int = 64, image_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Catalogue rows, with g/r/z cut-outs where the row's brick images are found under ``image_dir`` (default:
+    the catalogue's folder; for a full data release pass its ``coadd`` folder)."""
     records = read_catalog(path)
+    search = Path(image_dir) if image_dir is not None else path.parent
     with open_fits(path, "a Legacy Surveys catalogue", []) as hdus:
         bricks = [str(b).strip() for b in hdus[1].data["BRICKNAME"]] if "BRICKNAME" in hdus[1].columns.names \
             else [None] * len(records)
     for record, brick in zip(records, bricks):
-        images = brick_images(path.parent.parent if path.parent.name.isdigit() else path.parent, brick) \
-            if brick else {}
+        images = brick_images(search, brick) if brick else {}
         if not images:
             continue
         bands = [b for b in "grz" if b in images]
@@ -147,3 +152,10 @@ def _read(path: Path, cutout_size: int = 64) -> list[dict[str, Any]]:
 
 READER = SurveyReader("legacysurvey", ("tractor-*.fits", "sweep-*.fits"), _read,
                       "Legacy Surveys tractor/sweep catalogues (+ brick images beside them for cut-outs)")
+
+
+
+class LegacySurveyCatalog(SurveyFilesBuilder):
+    """Legacy Surveys catalogues (+ brick cut-outs) as a ``datasets`` builder (``data_dir=`` the folder of files)."""
+
+    SURVEY = "legacysurvey"

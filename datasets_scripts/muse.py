@@ -18,6 +18,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from .fits_files import open_fits
+from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import air_to_vacuum
 
@@ -91,3 +92,10 @@ def _read(path: Path, **options) -> list[dict[str, Any]]:
 
 
 READER = SurveyReader("muse", ("*.fits",), _read, "MUSE / PHANGS-MUSE cubes (aperture or spaxel spectra)")
+
+
+
+class MUSECubes(SurveyFilesBuilder):
+    """MUSE / PHANGS-MUSE cubes as a ``datasets`` builder (``data_dir=`` the folder of files)."""
+
+    SURVEY = "muse"

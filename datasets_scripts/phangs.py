@@ -16,6 +16,7 @@ import astropy.units as u
 import numpy as np
 
 from .fits_files import open_fits
+from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import column, flux_to_nanomaggies, photometry_struct
 
@@ -53,3 +54,10 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 READER = SurveyReader("phangs_hst", ("*phangs*hst*.fits", "*PHANGS*HST*.fits", "*_cluster*cat*.fits"), _read,
                       "PHANGS-HST cluster/compact-source catalogues")
+
+
+
+class PHANGSHSTCatalog(SurveyFilesBuilder):
+    """PHANGS-HST catalogues as a ``datasets`` builder (``data_dir=`` the folder of files)."""
+
+    SURVEY = "phangs_hst"

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .fits_files import open_fits
+from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 
 # SPPIXMASK bits that make a pixel unusable (SDSS DR17 bitmask reference): NOPLUG, BADTRACE, BADFLAT, BADARC,
@@ -90,3 +91,10 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 
 READER = SurveyReader("sdss", ("spec-*.fits",), _read, "SDSS/BOSS spec-PLATE-MJD-FIBER.fits (lite or full)")
+
+
+
+class SDSSSpectra(SurveyFilesBuilder):
+    """SDSS/BOSS spectra as a ``datasets`` builder (``data_dir=`` the folder of files)."""
+
+    SURVEY = "sdss"

@@ -50,10 +50,27 @@ def survey_files(reader: SurveyReader, data_dir: str | os.PathLike) -> list[Path
 
 
 class SurveyFilesBuilder(datasets.GeneratorBasedBuilder):
-    """Galaxy records from a directory of one survey's files (``config.survey`` names the reader)."""
+    """Galaxy records from a directory of one survey's files.
+
+    Each survey module subclasses it with its ``SURVEY`` (e.g. ``galfm.datasets_scripts.sdss.SDSSSpectra``):
+
+        builder = SDSSSpectra(data_dir="path/to/spectra")
+        builder.download_and_prepare()
+        ds = builder.as_dataset(split="train")
+    """
 
     BUILDER_CONFIG_CLASS = SurveyFilesConfig
     VERSION = datasets.Version("1.0.0")
+    SURVEY = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["survey"] = kwargs.get("survey") or self.SURVEY
+        if kwargs["survey"] not in _readers():
+            raise ValueError(f"survey {kwargs['survey']!r}: unknown; known: {', '.join(sorted(_readers()))}.")
+        if kwargs.get("data_dir") and not kwargs.get("fingerprint"):  # a changed folder is a new cache entry
+            kwargs["fingerprint"] = _fingerprint(survey_files(_readers()[kwargs["survey"]], kwargs["data_dir"]))
+            kwargs["data_dir"] = str(Path(kwargs["data_dir"]).resolve())
+        super().__init__(*args, **kwargs)
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(description=__doc__, features=GALAXY_FEATURES)
@@ -98,9 +115,8 @@ def load_survey(survey: str, data_dir: str | os.PathLike, split: str = "train", 
     readers = _readers()
     if survey not in readers:
         raise ValueError(f"survey {survey!r}: unknown; known: {', '.join(sorted(readers))}.")
-    files = survey_files(readers[survey], data_dir)
-    builder = SurveyFilesBuilder(cache_dir=cache_dir, survey=survey, data_dir=str(Path(data_dir).resolve()),
-                                 fingerprint=_fingerprint(files), reader_options=reader_options)
+    builder = SurveyFilesBuilder(cache_dir=cache_dir, survey=survey, data_dir=data_dir,
+                                 reader_options=reader_options)
     if streaming:
         return builder.as_streaming_dataset(split=split)
     builder.download_and_prepare()

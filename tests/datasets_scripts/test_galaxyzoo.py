@@ -18,6 +18,15 @@ def test_images_and_labels(data_dir):
     assert "gz_smooth-or-featured_featured-or-disk_fraction=0.6343" in records[0]["flags"]
 
 
+def test_images_need_their_scale_to_tokenize(data_dir, processor):
+    records = read_catalog(data_dir / "galaxyzoo" / "gz_decals_subset.csv")
+    with pytest.raises(ValueError, match="image.pixel_scale: missing"):
+        processor(records[0])
+    scaled = read_catalog(data_dir / "galaxyzoo" / "gz_decals_subset.csv", pixel_scale=0.262, psf_fwhm=1.3)
+    features = processor(scaled)
+    assert features["image_values"].shape[0] == 3
+
+
 def test_missing_png_is_named(tmp_path):
     csv = tmp_path / "votes.csv"
     csv.write_text("iauname,local_png_loc,ring\nJ1,J1.png,0\n")

@@ -52,3 +52,14 @@ def test_unknown_survey_and_empty_directory(tmp_path):
         load_survey("sdss", tmp_path)
     assert {"sdss", "desi", "legacysurvey", "galex", "jpas", "jplus", "euclid", "euclid_mer", "muse",
             "phangs_hst", "galaxyzoo"} == set(available_surveys())
+
+
+def test_each_survey_module_has_its_builder(tmp_path, data_dir):
+    from galfm.datasets_scripts.desi import DESISpectra
+    from galfm.datasets_scripts.euclid import EuclidSpectra
+
+    builder = DESISpectra(data_dir=str(data_dir / "desi"), cache_dir=str(tmp_path))
+    builder.download_and_prepare()
+    assert len(builder.as_dataset(split="train")) == 3
+    spectra = EuclidSpectra(data_dir=str(data_dir / "euclid"), cache_dir=str(tmp_path)).as_streaming_dataset("train")
+    assert [r["object_id"] for r in spectra] == ["euclid-1499442653027920313", "euclid-1500431128027836270"]
