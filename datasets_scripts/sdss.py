@@ -43,7 +43,7 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
     The redshift enters ``properties.redshift`` only when ``ZWARNING == 0``; failures keep their spectrum and
     photometry and carry the flag ``sdss_zwarning=N``. ``SPECTROFLUX`` has no ivar in every data release;
     where it is missing, the photometry is left out rather than given invented errors. ``CLASS`` (GALAXY,
-    QSO, STAR) is kept as the flag ``sdss_class=...``.
+    QSO, STAR) is kept as the flag ``sdss_class=...`` and ``Z_ERR`` as ``sdss_z_err=...``.
     """
     with open_fits(path, "an SDSS spec-PLATE-MJD-FIBER.fits", ["COADD"]) as hdus:
         names = [h.name for h in hdus]
@@ -75,6 +75,8 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
         record["flags"].append(f"sdss_class={str(meta['CLASS']).strip()}")
     if meta is not None and int(meta["ZWARNING"]) != 0:
         record["flags"].append(f"sdss_zwarning={int(meta['ZWARNING'])}")
+    elif meta is not None and "Z_ERR" in columns:
+        record["flags"].append(f"sdss_z_err={float(meta['Z_ERR']):.3g}")
     if meta is not None and "SPECTROFLUX" in columns and "SPECTROFLUX_IVAR" in columns:
         record["photometry"] = {
             "band": [f"sdss_{b}" for b in "ugriz"],

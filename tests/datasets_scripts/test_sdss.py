@@ -27,6 +27,7 @@ def test_every_sdss_file_matches_its_tables(data_dir, name, processor):
     assert f"sdss_class={cls}" in record["flags"]
     if zwarning == 0:
         assert record["properties"]["redshift"] == pytest.approx(z)
+        assert f"sdss_z_err={float(meta['Z_ERR']):.3g}" in record["flags"]
     else:
         assert record["properties"] is None and f"sdss_zwarning={zwarning}" in record["flags"]
     processor(record)  # every record tokenizes
