@@ -38,6 +38,12 @@ class GalFMConfig(PreTrainedConfig):
         wavelength_reference (`float`): Angstrom; wavelengths enter as log10(lambda / reference).
         photometry_mag_center (`float`), photometry_mag_scale (`float`): standardisation of asinh magnitudes.
         position_scale (`float`): arcsec; image offsets enter as offset / position_scale.
+        num_decoder_layers (`int`): layers of the light decoder that answers masked-token queries (pretraining).
+        masked_loss_weight (`float`), autoregressive_loss_weight (`float`), contrastive_loss_weight (`float`):
+            weights of the three self-supervised objectives of `GalFMForPretraining`; 0 switches one off.
+        mask_ratio_min (`float`), mask_ratio_max (`float`): range of the fraction of tokens hidden when the
+            masked objective draws a random subset.
+        contrastive_temperature (`float`): initial InfoNCE temperature (learned afterwards).
     """
 
     model_type = "galfm"
@@ -60,6 +66,13 @@ class GalFMConfig(PreTrainedConfig):
     photometry_mag_center: float = 22.0
     photometry_mag_scale: float = 2.5
     position_scale: float = 10.0
+    num_decoder_layers: int = 2
+    masked_loss_weight: float = 1.0
+    autoregressive_loss_weight: float = 1.0
+    contrastive_loss_weight: float = 1.0
+    mask_ratio_min: float = 0.15
+    mask_ratio_max: float = 0.6
+    contrastive_temperature: float = 0.07
 
     def __post_init__(self, **kwargs):
         if self.hidden_size % self.num_attention_heads != 0:

@@ -129,61 +129,65 @@ class GalFMEmbeddings(nn.Module):
         image_values=None, image_weights=None, image_wavelength=None, image_position=None, image_seeing=None,
         image_attention_mask=None,
         property_values=None, property_ids=None, property_attention_mask=None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return_queries: bool = False,
+    ) -> tuple[torch.Tensor, ...]:
+        """(embeddings, attention_mask, token_type_ids[, queries]).
+
+        Every token is a *value* part (what was measured) plus a *query* part (where: wavelength, sky position,
+        property type, token type). ``queries`` (same layout as ``embeddings``) holds the query parts alone:
+        what a decoder is told about a token whose value it must predict.
+        """
         cfg = self.config
         dtype = self.galaxy_token.dtype
         device = self.galaxy_token.device
-        pieces = [self._typed(self.galaxy_token.expand(batch_size, 1, -1), GALAXY_TOKEN)]
+        galaxy = self._typed(self.galaxy_token.expand(batch_size, 1, -1), GALAXY_TOKEN)
+        pieces, queries = [galaxy], [galaxy]
         masks = [torch.ones(batch_size, 1, dtype=torch.long, device=device)]
         types = [GALAXY_TOKEN]
         lengths = [1]
 
-        def add(tokens: torch.Tensor, mask: torch.Tensor | None, token_type: int) -> None:
+        def add(values: torch.Tensor, where: torch.Tensor | None, mask: torch.Tensor | None, token_type: int) -> None:
             if mask is None:
-                mask = torch.ones(tokens.shape[:2], dtype=torch.long, device=device)
-            pieces.append(self._typed(tokens, token_type))
+                mask = torch.ones(values.shape[:2], dtype=torch.long, device=device)
+            where = torch.zeros_like(values) if where is None else where
+            pieces.append(self._typed(values + where, token_type))
+            queries.append(self._typed(where, token_type))
             masks.append(mask.long())
             types.append(token_type)
-            lengths.append(tokens.shape[1])
+            lengths.append(values.shape[1])
 
         if spectrum_norm is not None:
             norm = spectrum_norm.to(dtype).reshape(batch_size, 1, 1)
-            add(self.spectrum_norm_projection(norm), None if spectrum_norm_mask is None
+            add(self.spectrum_norm_projection(norm), None, None if spectrum_norm_mask is None
                 else spectrum_norm_mask.reshape(batch_size, 1), SPECTRUM_NORM_TOKEN)
         if spectrum_values is not None:
             weights = spectrum_weights.to(dtype)
             values = torch.asinh(spectrum_values.to(dtype)) * (weights > 0)
             features = torch.cat([values, torch.asinh(weights)], dim=-1)
-            tokens = self.spectrum_projection(features) + self.wavelength_embedding(spectrum_wavelength)
-            add(tokens, spectrum_attention_mask, SPECTRUM_TOKEN)
+            add(self.spectrum_projection(features), self.wavelength_embedding(spectrum_wavelength),
+                spectrum_attention_mask, SPECTRUM_TOKEN)
         if photometry_values is not None:
             values = photometry_values.to(dtype)
             mag = (values[..., 0] - cfg.photometry_mag_center) / cfg.photometry_mag_scale
             log_err = torch.log10(values[..., 1].clamp_min(1e-4))
-            tokens = self.photometry_projection(torch.stack([mag, log_err], dim=-1))
-            tokens = tokens + self.wavelength_embedding(photometry_wavelength)
-            add(tokens, photometry_attention_mask, PHOTOMETRY_TOKEN)
+            add(self.photometry_projection(torch.stack([mag, log_err], dim=-1)),
+                self.wavelength_embedding(photometry_wavelength), photometry_attention_mask, PHOTOMETRY_TOKEN)
         if image_values is not None:
             weights = image_weights.to(dtype)
             features = torch.cat([image_values.to(dtype) * (weights > 0), torch.asinh(weights)], dim=-1)
             position = image_position.float() / cfg.position_scale
             position = torch.cat([self.image_position_features(position[..., 0]),
                                   self.image_position_features(position[..., 1])], dim=-1).to(dtype)
-            tokens = (
-                self.image_projection(features)
-                + self.wavelength_embedding(image_wavelength)
-                + self.image_position_projection(position)
-                + self.image_seeing_projection(image_seeing.to(dtype))
-            )
-            add(tokens, image_attention_mask, IMAGE_TOKEN)
+            where = (self.wavelength_embedding(image_wavelength) + self.image_position_projection(position)
+                     + self.image_seeing_projection(image_seeing.to(dtype)))
+            add(self.image_projection(features), where, image_attention_mask, IMAGE_TOKEN)
         if property_values is not None:
             if property_ids.numel() and int(property_ids.max()) >= cfg.num_property_types:
                 raise ValueError(f"property id {int(property_ids.max())} >= config.num_property_types "
                                  f"({cfg.num_property_types}): the processor lists more properties than the model "
                                  "knows")
-            tokens = self.property_projection(property_values.to(dtype).unsqueeze(-1))
-            tokens = tokens + self.property_type_embeddings(property_ids)
-            add(tokens, property_attention_mask, PROPERTY_TOKEN)
+            add(self.property_projection(property_values.to(dtype).unsqueeze(-1)),
+                self.property_type_embeddings(property_ids), property_attention_mask, PROPERTY_TOKEN)
 
         if len(pieces) == 1:
             raise ValueError("GalFMModel got no tokens: pass the output of GalFMProcessor (some *_values).")
@@ -192,6 +196,8 @@ class GalFMEmbeddings(nn.Module):
         token_type_ids = torch.repeat_interleave(
             torch.tensor(types, device=device), torch.tensor(lengths, device=device)
         ).expand(batch_size, -1)
+        if return_queries:
+            return embeddings, attention_mask, token_type_ids, torch.cat(queries, dim=1)
         return embeddings, attention_mask, token_type_ids
 
 
@@ -211,7 +217,8 @@ class GalFMAttention(nn.Module):
         batch, length, width = hidden_states.shape
         qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         query, key, value = qkv.unbind(0)
-        keep = attention_mask[:, None, None, :].bool()  # (batch, 1, 1, keys): True = attend
+        # (batch, keys) key padding, or (batch, queries, keys) for causal / per-query masks; True = attend
+        keep = (attention_mask[:, None, None, :] if attention_mask.dim() == 2 else attention_mask[:, None]).bool()
         dropout = self.dropout if self.training else 0.0
         weights = None
         if output_attentions:
@@ -288,6 +295,14 @@ class GalFMPreTrainedModel(PreTrainedModel):
             nn.init.trunc_normal_(module.galaxy_token, mean=0.0, std=self.config.initializer_range)
 
 
+def _batch_size(inputs: dict) -> int:
+    present = [inputs.get(k) for k in ("spectrum_values", "spectrum_norm", "photometry_values", "image_values",
+                                       "property_values") if inputs.get(k) is not None]
+    if not present:
+        raise ValueError("GalFMModel got no inputs: call it with the output of GalFMProcessor.")
+    return present[0].shape[0]
+
+
 class GalFMModel(GalFMPreTrainedModel):
     """The galfm encoder: `GalFMProcessor` output in, token states and one embedding per galaxy out.
 
@@ -309,6 +324,18 @@ class GalFMModel(GalFMPreTrainedModel):
         self.encoder = GalFMEncoder(config)
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
+
+    def embed(self, return_queries: bool = False, **inputs) -> tuple[torch.Tensor, ...]:
+        """Token embeddings, padding mask and token types (and query embeddings) of processor outputs."""
+        return self.embeddings(_batch_size(inputs), return_queries=return_queries, **inputs)
+
+    def encode(self, embeddings: torch.Tensor, attention_mask: torch.Tensor, output_attentions: bool = False,
+               output_hidden_states: bool = False):
+        """Encoder + final LayerNorm over token embeddings; ``attention_mask`` (B, T) or (B, T, T)."""
+        hidden_states, all_hidden, all_attn = self.encoder(
+            embeddings, attention_mask, output_attentions=output_attentions, output_hidden_states=output_hidden_states
+        )
+        return self.layernorm(hidden_states), all_hidden, all_attn
 
     def forward(
         self,
@@ -339,12 +366,7 @@ class GalFMModel(GalFMPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        present = [t for t in (spectrum_values, spectrum_norm, photometry_values, image_values, property_values)
-                   if t is not None]
-        if not present:
-            raise ValueError("GalFMModel got no inputs: call it with the output of GalFMProcessor.")
-        embeddings, attention_mask, token_type_ids = self.embeddings(
-            present[0].shape[0],
+        embeddings, attention_mask, token_type_ids = self.embed(
             spectrum_values=spectrum_values, spectrum_weights=spectrum_weights,
             spectrum_wavelength=spectrum_wavelength, spectrum_attention_mask=spectrum_attention_mask,
             spectrum_norm=spectrum_norm, spectrum_norm_mask=spectrum_norm_mask,
@@ -355,10 +377,8 @@ class GalFMModel(GalFMPreTrainedModel):
             property_values=property_values, property_ids=property_ids,
             property_attention_mask=property_attention_mask,
         )
-        hidden_states, all_hidden, all_attn = self.encoder(
-            embeddings, attention_mask, output_attentions=output_attentions, output_hidden_states=output_hidden_states
-        )
-        hidden_states = self.layernorm(hidden_states)
+        hidden_states, all_hidden, all_attn = self.encode(embeddings, attention_mask, output_attentions,
+                                                          output_hidden_states)
         pooled = hidden_states[:, 0]
         if not return_dict:
             return tuple(v for v in (hidden_states, pooled, attention_mask, token_type_ids, all_hidden, all_attn)
@@ -373,4 +393,247 @@ class GalFMModel(GalFMPreTrainedModel):
         )
 
 
-__all__ = ["GalFMPreTrainedModel", "GalFMModel", "GalFMModelOutput", "TOKEN_TYPES"]
+@dataclass
+class GalFMPretrainingOutput(ModelOutput):
+    """Total and per-objective self-supervised losses (``None`` where an objective is off or had no pairs)."""
+
+    loss: torch.Tensor | None = None
+    masked_loss: torch.Tensor | None = None
+    autoregressive_loss: torch.Tensor | None = None
+    contrastive_loss: torch.Tensor | None = None
+    pooler_output: torch.Tensor | None = None
+
+
+# Groups of token types the masked and contrastive objectives treat as one modality.
+MODALITY_GROUPS: dict[str, tuple[int, ...]] = {
+    "spectrum": (SPECTRUM_NORM_TOKEN, SPECTRUM_TOKEN),
+    "photometry": (PHOTOMETRY_TOKEN,),
+    "image": (IMAGE_TOKEN,),
+    "properties": (PROPERTY_TOKEN,),
+}
+CONTRASTIVE_GROUPS = ("spectrum", "photometry", "image")
+_VARIANCE_FLOOR = 1e-4
+
+
+def token_targets(config: GalFMConfig, inputs: dict, batch_size: int) -> tuple[torch.Tensor, torch.Tensor,
+                                                                              torch.Tensor]:
+    """(values, data variances, validity), each (B, T, D), of every token in the embeddings' order.
+
+    Values are what the embeddings read: asinh of the normalised spectrum, standardised asinh magnitudes,
+    asinh image surface brightness, scaled property values, log10 of the spectrum's normalisation. Variances
+    propagate the data's inverse variance through those transforms; D is the longest token (a spectrum patch).
+    """
+    dim = max(config.spectrum_patch_size, config.image_patch_size**2)
+    device = next(v.device for v in inputs.values() if isinstance(v, torch.Tensor))
+    zeros = torch.zeros(batch_size, 1, dim, device=device)
+    parts = [(zeros, zeros, zeros.bool())]  # the galaxy token has no value
+
+    def pad(x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x.float(), (0, dim - x.shape[-1]))
+
+    if inputs.get("spectrum_norm") is not None:
+        norm = inputs["spectrum_norm"].float().reshape(batch_size, 1, 1)
+        mask = inputs.get("spectrum_norm_mask")
+        valid = torch.ones_like(norm, dtype=torch.bool) if mask is None else mask.reshape(batch_size, 1, 1).bool()
+        parts.append((pad(norm), pad(torch.full_like(norm, _VARIANCE_FLOOR)), pad(valid).bool()))
+    if inputs.get("spectrum_values") is not None:
+        v, w = inputs["spectrum_values"].float(), inputs["spectrum_weights"].float()
+        valid = (w > 0) & inputs["spectrum_attention_mask"].bool()[..., None]
+        var = torch.where(w > 0, 1.0 / (w.clamp_min(1e-12) * (1 + v**2)), torch.ones_like(w))
+        parts.append((pad(torch.asinh(v)), pad(var), pad(valid).bool()))
+    if inputs.get("photometry_values") is not None:
+        values = inputs["photometry_values"].float()
+        mag = ((values[..., 0] - config.photometry_mag_center) / config.photometry_mag_scale)[..., None]
+        var = ((values[..., 1] / config.photometry_mag_scale) ** 2)[..., None]
+        valid = inputs["photometry_attention_mask"].bool()[..., None]
+        parts.append((pad(mag), pad(var), pad(valid).bool()))
+    if inputs.get("image_values") is not None:
+        v, w = inputs["image_values"].float(), inputs["image_weights"].float()
+        valid = (w > 0) & inputs["image_attention_mask"].bool()[..., None]
+        var = torch.where(w > 0, 1.0 / w.clamp_min(1e-12), torch.ones_like(w))
+        parts.append((pad(v), pad(var), pad(valid).bool()))
+    if inputs.get("property_values") is not None:
+        v = inputs["property_values"].float()[..., None]
+        valid = inputs["property_attention_mask"].bool()[..., None]
+        parts.append((pad(v), pad(torch.full_like(v, _VARIANCE_FLOOR)), pad(valid).bool()))
+    values, variances, valid = (torch.cat([p[i] for p in parts], dim=1) for i in range(3))
+    return values, variances + _VARIANCE_FLOOR, valid
+
+
+def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, data_var: torch.Tensor,
+                 valid: torch.Tensor) -> torch.Tensor:
+    """Mean over tokens of each token's mean Gaussian NLL over its valid values; the model's variance adds to the
+    data's, so noisy pixels weigh less (heteroscedastic likelihood). Returns per-token losses (N,)."""
+    total = log_var.clamp(-12, 12).exp() + data_var
+    nll = 0.5 * (total.log() + (target - mean) ** 2 / total) * valid
+    return nll.sum(-1) / valid.sum(-1).clamp_min(1)
+
+
+class GalFMTokenHeads(nn.Module):
+    """For each token type, a Gaussian (mean, log variance) over each value of the token."""
+
+    def __init__(self, config: GalFMConfig):
+        super().__init__()
+        self.dims = {SPECTRUM_NORM_TOKEN: 1, SPECTRUM_TOKEN: config.spectrum_patch_size, PHOTOMETRY_TOKEN: 1,
+                     IMAGE_TOKEN: config.image_patch_size**2, PROPERTY_TOKEN: 1}
+        self.width = max(self.dims.values())
+        self.heads = nn.ModuleDict({str(t): nn.Linear(config.hidden_size, 2 * d) for t, d in self.dims.items()})
+
+    def forward(self, hidden: torch.Tensor, token_types: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``hidden`` (N, d), ``token_types`` (N,) -> mean and log variance (N, width), zero-padded."""
+        mean = hidden.new_zeros(hidden.shape[0], self.width)
+        log_var = hidden.new_zeros(hidden.shape[0], self.width)
+        for token_type, dim in self.dims.items():
+            rows = token_types == token_type
+            if rows.any():
+                out = self.heads[str(token_type)](hidden[rows])
+                mean[rows, :dim] = out[:, :dim].to(mean.dtype)
+                log_var[rows, :dim] = out[:, dim:].to(log_var.dtype)
+        return mean, log_var
+
+
+class GalFMForPretraining(GalFMPreTrainedModel):
+    """galfm with its three self-supervised objectives (weights in the config; 0 switches one off).
+
+    * masked any-to-any: per galaxy a random part of its tokens (a whole modality, the blue or red half of the
+      spectrum, or a random subset) is hidden from the encoder; a light decoder, told only *where* each hidden
+      token is (wavelength, position, property type), predicts its values with an uncertainty (Gaussian NLL
+      whose variance adds the data's own);
+    * autoregressive: the tokens chained in the processor's order (spectrum by wavelength, bands, image
+      patches, properties) under a causal mask, each predicting the next one's values (AstroPT-style);
+    * contrastive: the galaxy embeddings of two modalities of the same galaxy (spectrum, photometry, image)
+      pulled together against the other galaxies of the batch (symmetric InfoNCE, cosine similarity,
+      learnable temperature; AstroCLIP-style), so embeddings of one modality retrieve another.
+
+    ``galfm`` holds the `GalFMModel`, which is what `AutoModel` loads from a saved checkpoint.
+    """
+
+    def __init__(self, config: GalFMConfig):
+        super().__init__(config)
+        d = config.hidden_size
+        self.galfm = GalFMModel(config)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.query_projection = nn.Linear(d, d)
+        self.decoder = nn.ModuleList([GalFMLayer(config) for _ in range(config.num_decoder_layers)])
+        self.decoder_layernorm = nn.LayerNorm(d, eps=config.layer_norm_eps)
+        self.masked_heads = GalFMTokenHeads(config)
+        self.next_query_projection = nn.Linear(d, d)
+        self.autoregressive_heads = GalFMTokenHeads(config)
+        self.contrastive_projection = nn.Linear(d, d)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.contrastive_temperature)))
+        self.post_init()
+
+    # -- the three objectives ---------------------------------------------------------------------------------
+    def sample_targets(self, token_type_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) True where a token is hidden from the encoder and must be predicted."""
+        cfg = self.config
+        valid = attention_mask.bool() & (token_type_ids != GALAXY_TOKEN)
+        groups = {g: valid & torch.isin(token_type_ids, torch.tensor(t, device=valid.device))
+                  for g, t in MODALITY_GROUPS.items()}
+        targets = torch.zeros_like(valid)
+        for b in range(valid.shape[0]):
+            present = [g for g in groups if groups[g][b].any()]
+            draw = float(torch.rand(()))
+            if len(present) >= 2 and draw < 0.4:  # one whole modality from the others
+                hidden_group = present[int(torch.randint(len(present), ()))]
+                targets[b] = groups[hidden_group][b]
+            elif groups["spectrum"][b].any() and draw < 0.6:  # blue half from red or red from blue
+                index = torch.nonzero(valid[b] & (token_type_ids[b] == SPECTRUM_TOKEN)).flatten()
+                if index.numel() >= 2:
+                    cut = int(torch.randint(1, index.numel(), ()))
+                    targets[b, index[cut:] if draw < 0.5 else index[:cut]] = True
+            if not targets[b].any():  # a random subset
+                index = torch.nonzero(valid[b]).flatten()
+                ratio = cfg.mask_ratio_min + (cfg.mask_ratio_max - cfg.mask_ratio_min) * float(torch.rand(()))
+                count = min(max(1, round(ratio * index.numel())), index.numel() - 1)
+                if count > 0:
+                    targets[b, index[torch.randperm(index.numel(), device=index.device)[:count]]] = True
+        return targets
+
+    def _masked_loss(self, embeddings, queries, attention_mask, token_type_ids, values, variances, valid):
+        targets = self.sample_targets(token_type_ids, attention_mask)
+        if not targets.any():
+            return None
+        visible = attention_mask.bool() & ~targets
+        hidden, _, _ = self.galfm.encode(embeddings, visible.long())
+        query = self.mask_token + self.query_projection(queries)
+        hidden = torch.where(targets[..., None], query.to(hidden.dtype), hidden)
+        for layer in self.decoder:
+            hidden, _ = layer(hidden, attention_mask)
+        hidden = self.decoder_layernorm(hidden)
+        mean, log_var = self.masked_heads(hidden[targets], token_type_ids[targets])
+        per_token = gaussian_nll(mean, log_var, values[targets], variances[targets], valid[targets])
+        keep = valid[targets].any(-1)
+        return per_token[keep].mean() if keep.any() else None
+
+    def _autoregressive_loss(self, embeddings, queries, attention_mask, token_type_ids, values, variances, valid):
+        length = attention_mask.shape[1]
+        causal = torch.ones(length, length, dtype=torch.bool, device=attention_mask.device).tril()
+        mask = causal[None] & attention_mask.bool()[:, None, :]
+        hidden, _, _ = self.galfm.encode(embeddings, mask.long())
+        predict_from = hidden[:, :-1] + self.next_query_projection(queries[:, 1:]).to(hidden.dtype)
+        pairs = attention_mask[:, 1:].bool() & valid[:, 1:].any(-1)
+        if not pairs.any():
+            return None
+        mean, log_var = self.autoregressive_heads(predict_from[pairs], token_type_ids[:, 1:][pairs])
+        nxt = (values[:, 1:][pairs], variances[:, 1:][pairs], valid[:, 1:][pairs])
+        return gaussian_nll(mean, log_var, *nxt).mean()
+
+    def modality_embeddings(self, embeddings: torch.Tensor, attention_mask: torch.Tensor,
+                            token_type_ids: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """{modality: (unit-norm galaxy embedding from that modality's tokens alone (B, d), present (B,))}."""
+        out = {}
+        for group in CONTRASTIVE_GROUPS:
+            types = torch.tensor(MODALITY_GROUPS[group], device=attention_mask.device)
+            member = attention_mask.bool() & torch.isin(token_type_ids, types)
+            present = member.any(-1)
+            if not present.any():
+                continue
+            keys = member | (token_type_ids == GALAXY_TOKEN)
+            hidden, _, _ = self.galfm.encode(embeddings, keys.long())
+            out[group] = (F.normalize(self.contrastive_projection(hidden[:, 0]).float(), dim=-1), present)
+        return out
+
+    def _contrastive_loss(self, embeddings, attention_mask, token_type_ids):
+        views = self.modality_embeddings(embeddings, attention_mask, token_type_ids)
+        losses = []
+        names = list(views)
+        scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                both = views[a][1] & views[b][1]
+                if both.sum() < 2:
+                    continue
+                logits = scale * views[a][0][both] @ views[b][0][both].T
+                labels = torch.arange(logits.shape[0], device=logits.device)
+                losses.append(0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)))
+        return torch.stack(losses).mean() if losses else None
+
+    def forward(self, return_dict: bool | None = None, labels=None, **inputs) -> GalFMPretrainingOutput | tuple:
+        """Processor outputs in; the weighted sum of the objectives as ``loss``."""
+        cfg = self.config
+        return_dict = return_dict if return_dict is not None else cfg.return_dict
+        embeddings, attention_mask, token_type_ids, queries = self.galfm.embed(return_queries=True, **inputs)
+        values, variances, valid = token_targets(cfg, inputs, embeddings.shape[0])
+        losses = {"masked_loss": None, "autoregressive_loss": None, "contrastive_loss": None}
+        if cfg.masked_loss_weight > 0:
+            losses["masked_loss"] = self._masked_loss(embeddings, queries, attention_mask, token_type_ids, values,
+                                                      variances, valid)
+        if cfg.autoregressive_loss_weight > 0:
+            losses["autoregressive_loss"] = self._autoregressive_loss(embeddings, queries, attention_mask,
+                                                                      token_type_ids, values, variances, valid)
+        if cfg.contrastive_loss_weight > 0:
+            losses["contrastive_loss"] = self._contrastive_loss(embeddings, attention_mask, token_type_ids)
+        weights = {"masked_loss": cfg.masked_loss_weight, "autoregressive_loss": cfg.autoregressive_loss_weight,
+                   "contrastive_loss": cfg.contrastive_loss_weight}
+        terms = [weights[k] * v for k, v in losses.items() if v is not None]
+        # every parameter takes part in the graph even when an objective had nothing to do (DDP needs that)
+        loss = torch.stack(terms).sum() if terms else None
+        if loss is not None:
+            loss = loss + 0.0 * sum(p.sum() for p in self.parameters() if p.requires_grad)
+        output = GalFMPretrainingOutput(loss=loss, **losses)
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = ["GalFMPreTrainedModel", "GalFMModel", "GalFMModelOutput", "GalFMForPretraining",
+           "GalFMPretrainingOutput", "TOKEN_TYPES"]
