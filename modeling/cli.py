@@ -74,6 +74,21 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from galfm.training.pretrain import PretrainConfig, pretrain
+
+    try:
+        config = PretrainConfig.from_yaml(args.config, max_steps=args.max_steps, batch_size=args.batch_size,
+                                          checkpoint_every=args.checkpoint_every)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"galfm pretrain: {err}", file=sys.stderr)
+        return 2
+    pretrain(config, args.data, args.output_dir, resume=args.resume, stop_after=args.stop_after)
+    print(f"model -> {Path(args.output_dir) / 'model'} (AutoModel loads it); curves: "
+          f"{Path(args.output_dir) / 'loss_curves.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galfm", description="galfm: a multimodal foundation model for galaxies.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -109,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--out", required=True, help="output folder (data/train-*.parquet + README.md)")
     convert.add_argument("--shard-size", type=int, default=1000, help="records per Parquet shard")
     convert.set_defaults(func=_cmd_convert)
+
+    try:
+        from galfm.training.pretrain import build_parser as pretrain_parser
+    except ImportError:  # a trust_remote_code copy of the model files has no training package
+        pretrain_parser = None
+    if pretrain_parser is not None:
+        pretrain = sub.add_parser("pretrain", help="self-supervised pretraining with Accelerate (CPU to multi-GPU)")
+        pretrain_parser(pretrain)
+        pretrain.set_defaults(func=_cmd_pretrain)
 
     cache = sub.add_parser("cache", help="place a saved model folder in the HF cache as a Hub repo id (offline use)")
     cache.add_argument("folder", help="a save_pretrained folder")
