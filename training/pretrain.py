@@ -52,6 +52,7 @@ class PretrainConfig:
     checkpoint_every: int = 100
     log_every: int = 1
     seed: int = 0
+    time_limit_minutes: float | None = None  # stop (checkpointed) when exceeded, e.g. a fixed compute budget
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> PretrainConfig:
@@ -133,6 +134,7 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, output_dir: str | Pat
     bar = tqdm(total=config.max_steps, initial=state["step"], desc="pretraining", unit="step",
                disable=not (progress and accelerator.is_main_process))
     model.train()
+    started = time.perf_counter()
     while state["step"] < config.max_steps:
         start = time.perf_counter()
         sums = {k: torch.zeros((), device=accelerator.device) for k in LOSS_KEYS}
@@ -165,13 +167,16 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, output_dir: str | Pat
         if state["step"] % config.log_every == 0:
             bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
         stopping = stop_after is not None and state["step"] >= stop_after
+        if config.time_limit_minutes is not None:  # all ranks must agree to stop
+            over = torch.tensor(float(time.perf_counter() - started > 60 * config.time_limit_minutes),
+                                device=accelerator.device)
+            stopping = stopping or bool(accelerator.reduce(over, "max") > 0)
         if state["step"] % config.checkpoint_every == 0 or state["step"] == config.max_steps or stopping:
             save_checkpoint(output_dir / f"checkpoint-{state['step']}", accelerator, model, optimizer, scheduler,
                             state)
         if stopping:
-            bar.close()
             accelerator.print(f"stopped after step {state['step']}; continue with --resume")
-            return state
+            break
     bar.close()
 
     unwrapped = accelerator.unwrap_model(model)
