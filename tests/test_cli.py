@@ -11,7 +11,7 @@ from galfm.cli import main
 
 def test_help_lists_subcommands():
     proc = subprocess.run([sys.executable, "-m", "galfm.cli", "--help"], capture_output=True, text=True, check=True)
-    for command in ("info", "demo", "simulate", "convert", "cache"):
+    for command in ("info", "demo", "simulate", "convert", "pretrain", "cache"):
         assert command in proc.stdout
 
 
