@@ -189,7 +189,8 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, output_dir: str | Pat
         history = state["history"]
         summary = {"steps": state["step"], "processes": accelerator.num_processes, "parameter_checksums": checksums,
                    "final_loss": history[-1]["loss"] if history else None,
-                   "mean_tokens_per_s": sum(r["tokens_per_s"] for r in history) / max(1, len(history))}
+                   "mean_tokens_per_s": sum(r["tokens_per_s"] for r in history) / max(1, len(history)),
+                   "wall_minutes_this_run": (time.perf_counter() - started) / 60}
         (output_dir / "pretrain_summary.json").write_text(json.dumps(summary, indent=1))
     accelerator.wait_for_everyone()
     return state
