@@ -203,7 +203,9 @@ def main() -> None:
         else:
             rows.append(f"| {task} | R² {r2(y_test, probe):.3f} | R² {r2(y_test, baseline):.3f} |")
     ret = retrieval(pretrained, processor, test)
-    table = (f"Command: `python benchmarks/bench_pretraining.py --n {args.n} --minutes {args.minutes}` "
+    command = "python benchmarks/bench_pretraining.py " + " ".join(sys.argv[1:])
+    origin = " (evaluating the pretraining run already in --work)" if args.evaluate_only else ""
+    table = (f"Command: `{command}`{origin} "
              f"(2 CPU threads; tiny preset; {summary['steps']} steps of 16 galaxies in "
              f"a {args.minutes:g}-min budget, {summary['mean_tokens_per_s']:.0f} tokens/s; "
              f"{len(labelled)} labelled galaxies = {args.label_fraction:.0%} of train; {len(test)} test galaxies)\n\n"
