@@ -13,7 +13,6 @@ the brick or without data have ivar 0 (and flux 0).
 from __future__ import annotations
 
 import os
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +115,6 @@ def cutout(image_path: str | os.PathLike, invvar_path: str | os.PathLike, ra: fl
     return flux, ivar.astype(np.float32), scale
 
 
-@cache
 def brick_images(directory: Path, brick: str) -> dict[str, tuple[Path, Path]]:
     """{band letter: (image, invvar)} of the brick's image files found in ``directory``."""
     found = {}
@@ -136,8 +134,11 @@ def _read(path: Path, cutout_size: int = 64, image_dir: str | os.PathLike | None
     with open_fits(path, "a Legacy Surveys catalogue", []) as hdus:
         bricks = [str(b).strip() for b in hdus[1].data["BRICKNAME"]] if "BRICKNAME" in hdus[1].columns.names \
             else [None] * len(records)
+    found: dict[str, dict] = {}  # per brick, looked up once per catalogue file
     for record, brick in zip(records, bricks):
-        images = brick_images(search, brick) if brick else {}
+        if brick and brick not in found:
+            found[brick] = brick_images(search, brick)
+        images = found.get(brick, {}) if brick else {}
         if not images:
             continue
         bands = [b for b in "grz" if b in images]
