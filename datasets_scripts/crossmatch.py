@@ -77,11 +77,13 @@ def crossmatch(primary: Sequence[dict], *others: Sequence[dict], radius_arcsec: 
     radius = radius_arcsec * u.arcsec
     result = CrossmatchResult(records=[dict(r) for r in primary])
     base_coords, base_index = _coords(primary)
-    result.unmatched.extend(r for i, r in enumerate(primary) if i not in set(base_index.tolist()))
+    positioned = set(base_index.tolist())
+    result.unmatched.extend(r for i, r in enumerate(primary) if i not in positioned)
     for catalogue in others:
         coords, index = _coords(catalogue)
+        positioned = set(index.tolist())
         used = np.zeros(len(catalogue), dtype=bool)
-        result.unmatched.extend(r for i, r in enumerate(catalogue) if i not in set(index.tolist()))
+        result.unmatched.extend(r for i, r in enumerate(catalogue) if i not in positioned)
         if coords is not None and base_coords is not None:
             # pairs within the radius: indices into this catalogue's and the primaries' coordinates
             idx_other, idx_base, _, _ = base_coords.search_around_sky(coords, radius)
@@ -102,6 +104,6 @@ def crossmatch(primary: Sequence[dict], *others: Sequence[dict], radius_arcsec: 
                 used[index[cands[0]]] = True
         ambiguous_ids = {i for _, ids in result.ambiguous for i in ids}
         result.unmatched.extend(r for i, r in enumerate(catalogue)
-                                if i in set(index.tolist()) and not used[i] and r["object_id"] not in ambiguous_ids)
+                                if i in positioned and not used[i] and r["object_id"] not in ambiguous_ids)
         result.unmatched.extend(r for r in catalogue if r["object_id"] in ambiguous_ids and r not in result.unmatched)
     return result

@@ -40,7 +40,7 @@ def merge_arms(arms: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     A pixel is masked only if no arm has a good measurement there.
     """
     keys = [np.round(a["wavelength"], 2) for a in arms]
-    grid = np.unique(np.concatenate(keys))
+    grid, first = np.unique(np.concatenate(keys), return_index=True)
     weighted = np.zeros(grid.size)
     ivar = np.zeros(grid.size)
     for arm, key in zip(arms, keys):
@@ -49,8 +49,7 @@ def merge_arms(arms: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         np.add.at(weighted, index, good_ivar * arm["flux"])
         np.add.at(ivar, index, good_ivar)
     flux = np.divide(weighted, ivar, out=np.zeros_like(weighted), where=ivar > 0)
-    wavelength = np.concatenate([a["wavelength"] for a in arms])[np.unique(np.concatenate(keys),
-                                                                           return_index=True)[1]]
+    wavelength = np.concatenate([a["wavelength"] for a in arms])[first]
     return {"wavelength": wavelength.astype(np.float64), "flux": flux.astype(np.float32),
             "ivar": ivar.astype(np.float32), "mask": ivar == 0, "lsf_sigma": None}
 

@@ -13,7 +13,6 @@ kept as flags.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import astropy.units as u
@@ -82,18 +81,11 @@ def read_mer_catalog(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
-def _read_sir(path: Path) -> list[dict[str, Any]]:
-    return read_sir_spectra(path)
 
-
-def _read_mer(path: Path) -> list[dict[str, Any]]:
-    return read_mer_catalog(path)
-
-
-READER = SurveyReader("euclid", ("*SPECTRA_RGS*.fits", "*sir*SPECTRA*.fits"), _read_sir,
+READER = SurveyReader("euclid", ("*SPECTRA_RGS*.fits", "*sir*SPECTRA*.fits"), read_sir_spectra,
                       "Euclid Q1 SIR combined 1-D spectra")
 MER_READER = SurveyReader("euclid_mer", ("*MER*FINAL*CAT*.fits", "*mer*final*cat*.fits", "*mer_catalog*.fits"),
-                          _read_mer, "Euclid Q1 MER final catalogues")
+                          read_mer_catalog, "Euclid Q1 MER final catalogues")
 
 
 

@@ -65,11 +65,7 @@ def read_catalog(path: str | os.PathLike, pixel_scale: float | None = None,
     return records
 
 
-def _read(path: Path, **options) -> list[dict[str, Any]]:
-    return read_catalog(path, **options)
-
-
-READER = SurveyReader("galaxyzoo", ("*.csv",), _read, "Galaxy Zoo DECaLS vote CSV + PNG cut-outs")
+READER = SurveyReader("galaxyzoo", ("*.csv",), read_catalog, "Galaxy Zoo DECaLS vote CSV + PNG cut-outs")
 
 
 

@@ -9,7 +9,6 @@ magnitudes and are dropped, never turned into fluxes; artefact flags are kept as
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,12 +44,8 @@ def read_catalog(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
-    return read_catalog(path)
-
-
 READER = SurveyReader("galex", ("*guvcat*.fits", "*GUVcat*.fits", "*galex*.fits", "*mis*.fits", "*ais*.fits"),
-                      _read, "GALEX GUVcat / MIS / AIS catalogues (FITS)")
+                      read_catalog, "GALEX GUVcat / MIS / AIS catalogues (FITS)")
 
 
 

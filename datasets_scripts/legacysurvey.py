@@ -50,6 +50,16 @@ def _shape(row, names: list[str], model: str) -> tuple[float | None, float | Non
     return (r if r > 0 else None), (1 - e) / (1 + e), sersic
 
 
+def band_name(letter: str, north: bool) -> str:
+    """Canonical band of a Legacy Surveys flux column: BASS g,r / MzLS z in the north, DECam in the south."""
+    letter = letter.lower()
+    if letter.startswith("w"):
+        return f"wise_{letter}"
+    if north:
+        return f"mzls_{letter}" if letter == "z" else f"bass_{letter}"
+    return f"decam_{letter}"
+
+
 def catalog_records(table, survey: str = "legacysurvey") -> list[dict[str, Any]]:
     """Records (photometry, shape, flags) of the rows of a tractor or sweep table."""
     names = list(table.columns.names)
@@ -61,8 +71,7 @@ def catalog_records(table, survey: str = "legacysurvey") -> list[dict[str, Any]]
         for b in bands_present:
             transmission = float(row[f"MW_TRANSMISSION_{b}"]) if f"MW_TRANSMISSION_{b}" in names else 1.0
             measured = f"NOBS_{b}" not in names or int(row[f"NOBS_{b}"]) > 0
-            bands.append(("bass_" if north and b in "GR" else "mzls_" if north and b == "Z" else
-                          "decam_" if b in OPTICAL else "wise_") + b.lower())
+            bands.append(band_name(b, north))
             flux.append(float(row[f"FLUX_{b}"]) / transmission)
             ivar.append(float(row[f"FLUX_IVAR_{b}"]) * transmission**2 if measured else 0.0)
         model = str(row["TYPE"]).strip()
@@ -81,15 +90,19 @@ def catalog_records(table, survey: str = "legacysurvey") -> list[dict[str, Any]]
     return records
 
 
-def read_catalog(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """All rows of a ``tractor-*.fits`` or ``sweep-*.fits`` file."""
+def _load_table(path: str | os.PathLike):
     with open_fits(path, "a Legacy Surveys tractor-*.fits or sweep-*.fits catalogue", []) as hdus:
         table = hdus[1].data
-        missing = [c for c in ("RA", "DEC", "TYPE", "FLUX_G", "FLUX_IVAR_G", "RELEASE", "BRICKID", "OBJID")
-                   if c not in table.columns.names]
-        if missing:
-            raise ValueError(f"{path}: missing columns {missing}; expected a Legacy Surveys catalogue")
-        return catalog_records(table)
+    missing = [c for c in ("RA", "DEC", "TYPE", "FLUX_G", "FLUX_IVAR_G", "RELEASE", "BRICKID", "OBJID")
+               if c not in table.columns.names]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}; expected a Legacy Surveys catalogue")
+    return table
+
+
+def read_catalog(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """All rows of a ``tractor-*.fits`` or ``sweep-*.fits`` file."""
+    return catalog_records(_load_table(path))
 
 
 def cutout(image_path: str | os.PathLike, invvar_path: str | os.PathLike, ra: float, dec: float,
@@ -129,11 +142,11 @@ def brick_images(directory: Path, brick: str) -> dict[str, tuple[Path, Path]]:
 def _read(path: Path, cutout_size: int = 64, image_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Catalogue rows, with g/r/z cut-outs where the row's brick images are found under ``image_dir`` (default:
     the catalogue's folder; for a full data release pass its ``coadd`` folder)."""
-    records = read_catalog(path)
+    table = _load_table(path)
+    records = catalog_records(table)
     search = Path(image_dir) if image_dir is not None else path.parent
-    with open_fits(path, "a Legacy Surveys catalogue", []) as hdus:
-        bricks = [str(b).strip() for b in hdus[1].data["BRICKNAME"]] if "BRICKNAME" in hdus[1].columns.names \
-            else [None] * len(records)
+    bricks = ([str(b).strip() for b in table["BRICKNAME"]] if "BRICKNAME" in table.columns.names
+              else [None] * len(records))
     found: dict[str, dict] = {}  # per brick, looked up once per catalogue file
     for record, brick in zip(records, bricks):
         if brick and brick not in found:
@@ -144,8 +157,7 @@ def _read(path: Path, cutout_size: int = 64, image_dir: str | os.PathLike | None
         bands = [b for b in "grz" if b in images]
         planes = [cutout(*images[b], record["ra"], record["dec"], cutout_size) for b in bands]
         north = any(b.startswith("bass") for b in (record["photometry"] or {}).get("band", []))
-        record["image"] = {"band": [("bass_" if north and b != "z" else "mzls_" if north else "decam_") + b
-                                    for b in bands],
+        record["image"] = {"band": [band_name(b, north) for b in bands],
                            "flux": np.stack([p[0] for p in planes]), "ivar": np.stack([p[1] for p in planes]),
                            "pixel_scale": planes[0][2], "psf_fwhm": None}
     return records

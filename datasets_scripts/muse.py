@@ -87,11 +87,7 @@ def read_cube(path: str | os.PathLike, positions: list[tuple[float, float]] | No
     return records
 
 
-def _read(path: Path, **options) -> list[dict[str, Any]]:
-    return read_cube(path, **options)
-
-
-READER = SurveyReader("muse", ("*.fits",), _read, "MUSE / PHANGS-MUSE cubes (aperture or spaxel spectra)")
+READER = SurveyReader("muse", ("*.fits",), read_cube, "MUSE / PHANGS-MUSE cubes (aperture or spaxel spectra)")
 
 
 

@@ -48,11 +48,7 @@ def read_catalog(path: str | os.PathLike, galaxy: str | None = None) -> list[dic
     return records
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
-    return read_catalog(path)
-
-
-READER = SurveyReader("phangs_hst", ("*phangs*hst*.fits", "*PHANGS*HST*.fits", "*_cluster*cat*.fits"), _read,
+READER = SurveyReader("phangs_hst", ("*phangs*hst*.fits", "*PHANGS*HST*.fits", "*_cluster*cat*.fits"), read_catalog,
                       "PHANGS-HST cluster/compact-source catalogues")
 
 

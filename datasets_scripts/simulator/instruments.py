@@ -25,6 +25,7 @@ euclid VIS at 0.1"/px, PSF FWHM 0.17".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -55,14 +56,18 @@ class Spectrograph:
     flat_sigma: float | None = None
     bad_pixel_fraction: float = 1e-3
 
-    @property
+    @cached_property
     def edges(self) -> np.ndarray:
         w = self.wavelength
         mid = 0.5 * (w[1:] + w[:-1])
         return np.concatenate([[w[0] - (mid[0] - w[0])], mid, [w[-1] + (w[-1] - mid[-1])]])
 
     def noise_sigma(self) -> np.ndarray:
-        """Per-pixel noise, 1e-17 erg/s/cm^2/A."""
+        """Per-pixel noise, 1e-17 erg/s/cm^2/A (computed once per instrument)."""
+        return self._noise_sigma
+
+    @cached_property
+    def _noise_sigma(self) -> np.ndarray:
         if self.flat_sigma is not None:
             return np.full(self.wavelength.shape, self.flat_sigma)
         wave, sigma, exptime = desi_noise_curve()
@@ -72,6 +77,11 @@ class Spectrograph:
         return sigma * np.sqrt(0.8 / np.gradient(self.wavelength))
 
     def lsf_sigma_angstrom(self) -> np.ndarray:
+        """Gaussian LSF sigma per pixel, Angstrom (computed once per instrument)."""
+        return self._lsf_sigma
+
+    @cached_property
+    def _lsf_sigma(self) -> np.ndarray:
         if self.lsf_fwhm_angstrom is not None:
             return np.full(self.wavelength.shape, self.lsf_fwhm_angstrom * FWHM_TO_SIGMA)
         return self.wavelength * self.lsf_sigma_kms / C_KMS

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +81,6 @@ class SimulationConfig:
     def n_chunks(self) -> int:
         return math.ceil(self.n / self.chunk_size)
 
-    def describe(self) -> dict:
-        d = asdict(self)
-        d.pop("cosmology")
-        d["cosmology"] = self.cosmology.name
-        return d
 
 
 _SED_MODELS: dict[str, GalaxySED] = {}
@@ -138,7 +133,7 @@ def _labels(pop, sed: RestFrameSED, model: GalaxySED, g: int, ews: dict, morphol
     t_univ = model.age_of_universe_yr(p.redshift[g]) / 1e9
     upper = np.minimum(edges[1:], t_univ)
     mid_age = 0.5 * (edges[:-1] + np.maximum(upper, edges[:-1]))
-    z_lin = np.interp(10 ** p.log_z[g], METALLICITIES_ZSUN, METALLICITIES_ZSUN)
+    z_lin = np.clip(10 ** p.log_z[g], METALLICITIES_ZSUN[0], METALLICITIES_ZSUN[-1])
     log_mstar = float(np.log10(sed.stellar_mass[g]))
     sfr = float(mass[edges[1:] <= 0.1].sum() / 1e8)
     four_pi_d2 = 4 * np.pi * sed.luminosity_distance_cm[g] ** 2
@@ -163,8 +158,11 @@ def _labels(pop, sed: RestFrameSED, model: GalaxySED, g: int, ews: dict, morphol
 
 
 def _flux_limited_sample(rng: np.random.Generator, m: int, config: SimulationConfig, model: GalaxySED):
-    """Draw candidates until ``m`` are brighter than ``r_limit`` (SDSS r, noiseless): a flux-limited survey."""
-    pops, seds, found = [], [], 0
+    """Draw candidates until ``m`` are brighter than ``r_limit`` (SDSS r, noiseless): a flux-limited survey.
+
+    Returns the population, its rest-frame SEDs and their observed f_lambda on ``photometry_grid()`` (computed
+    for the selection, reused for the photometry)."""
+    pops, seds, fluxes, found = [], [], [], 0
     grid = photometry_grid()
     for _ in range(100):
         pop = draw_population(rng, 2 * m, config.cosmology, model.grid.bin_live_fraction[4], config.r_limit)
@@ -174,9 +172,10 @@ def _flux_limited_sample(rng: np.random.Generator, m: int, config: SimulationCon
         keep = np.flatnonzero(maggies(f_obs, ("sdss_r",))[:, 0] > 10 ** (-0.4 * config.r_limit))[: m - found]
         pops.append(pop.subset(keep))
         seds.append(sed.subset(keep))
+        fluxes.append(f_obs[keep])
         found += keep.size
         if found == m:
-            return Population.concatenate(pops), RestFrameSED.concatenate(seds)
+            return Population.concatenate(pops), RestFrameSED.concatenate(seds), np.concatenate(fluxes)
     raise RuntimeError(f"r_limit: fewer than {m} of {200 * m} candidates are brighter than r = {config.r_limit}; "
                        "raise --r-limit.")
 
@@ -188,15 +187,19 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
     m = min(config.chunk_size, config.n - first)
     model = _sed_model(config.cosmology)
     observed = config.variant == "observed"
-    pop, sed = _flux_limited_sample(rng, m, config, model)
+    pop, sed, f_obs = _flux_limited_sample(rng, m, config, model)
     ews = _line_equivalent_widths(sed, model)
 
     anomaly = np.array([None] * m, dtype=object)
     is_anomalous = rng.random(m) < config.anomaly_fraction
     anomaly[is_anomalous] = rng.choice(ANOMALY_KINDS, is_anomalous.sum())
-    _add_qso(sed, np.flatnonzero(anomaly == "qso"), rng, model.wavelength)
+    qso = np.flatnonzero(anomaly == "qso")
+    _add_qso(sed, qso, rng, model.wavelength)
+    if qso.size:  # their light changed: observe it again
+        f_obs[qso] = observed_flux_density(sed.luminosity[qso], sed.redshift[qso], sed.luminosity_distance_cm[qso],
+                                           photometry_grid(), model.grid.edges)
 
-    bands, band_flux, photometry = _observe_photometry(config, sed, model, rng, observed)
+    bands, band_flux, photometry = _observe_photometry(config, f_obs, rng, observed)
     spectra = _observe_spectra(config, sed, model, pop, rng, observed, anomaly)
 
     imaging = next((IMAGING_SURVEYS[s] for s in config.surveys if s in IMAGING_SURVEYS), None)
@@ -222,15 +225,13 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
     return records
 
 
-def _observe_photometry(config: SimulationConfig, sed: RestFrameSED, model: GalaxySED, rng: np.random.Generator,
-                        observed: bool):
-    """(bands, noiseless nanomaggies (G, B), (measured, sigma, present)) over every requested photometric survey."""
+def _observe_photometry(config: SimulationConfig, f_obs: np.ndarray, rng: np.random.Generator, observed: bool):
+    """(bands, noiseless nanomaggies (G, B), (measured, sigma, present)) over every requested photometric survey,
+    from observed f_lambda on ``photometry_grid()``."""
     surveys = [PHOTOMETRIC_SURVEYS[s] for s in config.surveys if s in PHOTOMETRIC_SURVEYS]
     bands = tuple(b for s in surveys for b in s.bands)
     if not bands:
         return bands, None, None
-    f_obs = observed_flux_density(sed.luminosity, sed.redshift, sed.luminosity_distance_cm, photometry_grid(),
-                                  model.grid.edges)
     band_flux = maggies(f_obs, bands) * 1e9
     sigma = np.concatenate([s.sigma_nanomaggies(OBSERVED_DEPTH_LOSS if observed else 0.0) for s in surveys])
     measured = band_flux * (_zero_points(config, bands) if observed else 1.0)
