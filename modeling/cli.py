@@ -89,6 +89,22 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    import json
+
+    from galfm.training.finetune import MissingLabelsError, arguments_from, finetune
+
+    try:
+        metrics = finetune(arguments_from(args))
+    except (MissingLabelsError, ValueError) as err:
+        print(f"galfm finetune: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in metrics.items() if k.startswith("test_")}, indent=2))
+    print(f"head -> {Path(args.output_dir) / 'model'} (galfm.load_head loads it); metrics: "
+          f"{Path(args.output_dir) / 'metrics.json'}; plot: {Path(args.output_dir) / 'predictions.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galfm", description="galfm: a multimodal foundation model for galaxies.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -133,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         pretrain = sub.add_parser("pretrain", help="self-supervised pretraining with Accelerate (CPU to multi-GPU)")
         pretrain_parser(pretrain)
         pretrain.set_defaults(func=_cmd_pretrain)
+        from galfm.training.finetune import build_parser as finetune_parser
+
+        finetune = sub.add_parser("finetune", help="fine-tune a head (photoz, properties, posterior, sfh, "
+                                  "morphology) with transformers.Trainer")
+        finetune_parser(finetune)
+        finetune.set_defaults(func=_cmd_finetune)
 
     cache = sub.add_parser("cache", help="place a saved model folder in the HF cache as a Hub repo id (offline use)")
     cache.add_argument("folder", help="a save_pretrained folder")

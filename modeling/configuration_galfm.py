@@ -44,6 +44,13 @@ class GalFMConfig(PreTrainedConfig):
         mask_ratio_min (`float`), mask_ratio_max (`float`): range of the fraction of tokens hidden when the
             masked objective draws a random subset.
         contrastive_temperature (`float`): initial InfoNCE temperature (learned afterwards).
+        target_properties (`list[str]`, *optional*): what a property or posterior head predicts, keys of
+            `galfm.PROPERTIES` (e.g. ``["redshift"]`` for photo-z); their units are the record's.
+        head_hidden_size (`int`): width of the MLP of the downstream heads.
+        head_dropout (`float`): dropout inside the downstream heads.
+        flow_matching_steps (`int`): ODE steps (Heun) when the posterior head draws samples.
+        posterior_eval_samples (`int`): posterior samples per galaxy drawn in evaluation mode (what
+            ``Trainer.evaluate`` sees); 0 returns none.
     """
 
     model_type = "galfm"
@@ -73,6 +80,11 @@ class GalFMConfig(PreTrainedConfig):
     mask_ratio_min: float = 0.15
     mask_ratio_max: float = 0.6
     contrastive_temperature: float = 0.07
+    target_properties: list[str] | None = None
+    head_hidden_size: int = 256
+    head_dropout: float = 0.0
+    flow_matching_steps: int = 32
+    posterior_eval_samples: int = 100
 
     def __post_init__(self, **kwargs):
         if self.hidden_size % self.num_attention_heads != 0:

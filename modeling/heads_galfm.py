@@ -1,0 +1,335 @@
+"""Downstream heads on the galfm encoder, all `transformers.Trainer`-ready: processor outputs and ``labels`` in,
+``loss`` out.
+
+* `GalFMForPropertyPrediction`: any subset of the scalar properties (photo-z, log M*, log Z, Av, log sSFR,
+  age, line EWs and fluxes), each with a predicted Gaussian uncertainty (heteroscedastic NLL).
+* `GalFMForPosteriorEstimation`: conditional flow matching (Lipman et al. 2023) that samples p(theta | data) for
+  physical parameters; simulation-based inference with an amortised posterior.
+* `GalFMForStarFormationHistory`: the mass fraction formed in each of the 16 age bins (a softmax, so a simplex)
+  plus the stellar metallicity with an uncertainty.
+* `GalFMForMorphologyClassification`: a class per galaxy (``config.id2label``), from images or any modality.
+
+Every head reads the same galaxy summary: the galaxy token's final state next to the mean of the token states
+(`GalFMPooler`). Labels are in the record's physical units (``galfm.PROPERTIES``); the heads standardise them
+with the tokenizer's own scaling, so a loss of 1 means the same thing for every property. NaN labels are
+missing values and leave the loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.activations import ACT2FN
+from transformers.utils import ModelOutput
+
+from .configuration_galfm import GalFMConfig
+from .modeling_galfm import GalFMModel, GalFMPreTrainedModel
+from .properties_galfm import NUM_SFH_BINS, PROPERTIES, SCALAR_PROPERTY_KEYS
+
+_LOG_VAR_RANGE = (-14.0, 6.0)
+
+
+def standardize(name: str, value: torch.Tensor) -> torch.Tensor:
+    """A property in record units -> the tokenizer's standardised scale (``galfm.PROPERTIES``)."""
+    spec = PROPERTIES[name]
+    if spec.transform == "asinh":
+        return torch.asinh(value / spec.scale)
+    return (value - spec.center) / spec.scale
+
+
+def destandardize(name: str, mean: torch.Tensor, std: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Standardised mean (and std) -> record units; an asinh-scaled std goes through the local derivative."""
+    spec = PROPERTIES[name]
+    if spec.transform == "asinh":
+        value = spec.scale * torch.sinh(mean)
+        return value, None if std is None else spec.scale * torch.cosh(mean) * std
+    return spec.center + spec.scale * mean, None if std is None else spec.scale * std
+
+
+def _check_targets(config: GalFMConfig) -> list[str]:
+    targets = list(config.target_properties or [])
+    if not targets:
+        raise ValueError("config.target_properties is empty: name what the head predicts, e.g. "
+                         "GalFMConfig(target_properties=['redshift', 'log_mstar'])")
+    unknown = [t for t in targets if t not in SCALAR_PROPERTY_KEYS]
+    if unknown:
+        raise ValueError(f"config.target_properties: unknown {unknown}; choose from {', '.join(SCALAR_PROPERTY_KEYS)}")
+    return targets
+
+
+class GalFMPooler(nn.Module):
+    """(galaxy token, masked mean of all token states) -> one (B, 2 * hidden) summary per galaxy."""
+
+    def forward(self, last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        weights = attention_mask.to(last_hidden_state.dtype)[..., None]
+        mean = (last_hidden_state * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        return torch.cat([last_hidden_state[:, 0], mean], dim=-1)
+
+
+class GalFMHeadMLP(nn.Module):
+    """LayerNorm -> Linear -> act -> dropout -> Linear."""
+
+    def __init__(self, config: GalFMConfig, in_features: int, out_features: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(in_features, eps=config.layer_norm_eps)
+        self.fc1 = nn.Linear(in_features, config.head_hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.dropout = nn.Dropout(config.head_dropout)
+        self.fc2 = nn.Linear(config.head_hidden_size, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.dropout(self.act(self.fc1(self.norm(x)))))
+
+
+class GalFMHeadModel(GalFMPreTrainedModel):
+    """The encoder (``self.galfm``, loaded from a pretrained galfm folder) and the shared pooling."""
+
+    def __init__(self, config: GalFMConfig):
+        super().__init__(config)
+        self.galfm = GalFMModel(config)
+        self.pooler = GalFMPooler()
+
+    def summary(self, **inputs) -> torch.Tensor:
+        """(B, 2 * hidden) galaxy summary of processor outputs."""
+        output = self.galfm(**inputs, return_dict=True)
+        return self.pooler(output.last_hidden_state, output.attention_mask)
+
+    def freeze_encoder(self) -> None:
+        """Train the head alone on frozen embeddings (linear-probe style fine-tuning)."""
+        for parameter in self.galfm.parameters():
+            parameter.requires_grad_(False)
+
+
+@dataclass
+class GalFMPropertyOutput(ModelOutput):
+    """Args:
+        loss: mean Gaussian NLL over the labelled (non-NaN) values, on the standardised scale.
+        mean (`(batch, properties)`): predicted values in record units, in ``config.target_properties`` order.
+        std (`(batch, properties)`): predicted 1-sigma uncertainties, record units.
+    """
+
+    loss: torch.Tensor | None = None
+    mean: torch.Tensor | None = None
+    std: torch.Tensor | None = None
+
+
+class GalFMForPropertyPrediction(GalFMHeadModel):
+    """Scalar properties with uncertainties: a Gaussian (mean, variance) per target, trained by its NLL.
+
+    ``labels`` (batch, properties) in record units, NaN where unknown.
+    """
+
+    def __init__(self, config: GalFMConfig):
+        super().__init__(config)
+        self.targets = _check_targets(config)
+        self.head = GalFMHeadMLP(config, 2 * config.hidden_size, 2 * len(self.targets))
+        self.post_init()
+
+    def forward(self, labels: torch.Tensor | None = None, return_dict: bool | None = None, **inputs
+                ) -> GalFMPropertyOutput | tuple:
+        out = self.head(self.summary(**inputs)).float()
+        n = len(self.targets)
+        mean_z, log_var = out[:, :n], out[:, n:].clamp(*_LOG_VAR_RANGE)
+        std_z = (0.5 * log_var).exp()
+        loss = None
+        if labels is not None:
+            target = torch.stack([standardize(t, labels[:, i].float()) for i, t in enumerate(self.targets)], -1)
+            known = torch.isfinite(target)
+            nll = 0.5 * (log_var + (torch.where(known, target, mean_z) - mean_z) ** 2 / log_var.exp())
+            loss = (nll * known).sum() / known.sum().clamp_min(1)
+        mean, std = zip(*(destandardize(t, mean_z[:, i], std_z[:, i]) for i, t in enumerate(self.targets)))
+        output = GalFMPropertyOutput(loss=loss, mean=torch.stack(mean, -1), std=torch.stack(std, -1))
+        return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
+
+
+@dataclass
+class GalFMPosteriorOutput(ModelOutput):
+    """Args:
+        loss: conditional flow-matching loss (squared error of the velocity field).
+        samples (`(batch, num_samples, properties)`): posterior draws in record units; drawn in evaluation mode
+            (``config.posterior_eval_samples``) or by `GalFMForPosteriorEstimation.sample`.
+    """
+
+    loss: torch.Tensor | None = None
+    samples: torch.Tensor | None = None
+
+
+class GalFMForPosteriorEstimation(GalFMHeadModel):
+    """p(theta | data) by conditional flow matching on the galaxy summary.
+
+    A velocity field v(theta_t, t | data) carries a standard normal (t = 0) to the posterior (t = 1) along
+    straight paths theta_t = (1 - t) noise + t theta; training regresses v on theta - noise (Lipman et al. 2023,
+    "optimal transport" paths). Sampling integrates the ODE with Heun's method. Labels are standardised with the
+    tokenizer's scaling; rows with any NaN label leave the loss (the joint posterior needs every parameter).
+    """
+
+    time_frequencies = 8
+    pairs_per_galaxy = 8  # (noise, t) draws per galaxy per step: lowers the variance of the loss
+
+    def __init__(self, config: GalFMConfig):
+        super().__init__(config)
+        self.targets = _check_targets(config)
+        n = len(self.targets)
+        self.context = GalFMHeadMLP(config, 2 * config.hidden_size, config.head_hidden_size)
+        self.velocity = nn.Sequential(
+            nn.Linear(n + 2 * self.time_frequencies + config.head_hidden_size, config.head_hidden_size),
+            nn.SiLU(),
+            nn.Linear(config.head_hidden_size, config.head_hidden_size),
+            nn.SiLU(),
+            nn.Linear(config.head_hidden_size, n),
+        )
+        self.post_init()
+
+    def _velocity(self, theta: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        freqs = 2.0 ** torch.arange(self.time_frequencies, device=t.device, dtype=theta.dtype) * math.pi
+        time = torch.cat([(t[:, None] * freqs).sin(), (t[:, None] * freqs).cos()], dim=-1)
+        return self.velocity(torch.cat([theta, time, context], dim=-1))
+
+    @torch.no_grad()
+    def sample_from_context(self, context: torch.Tensor, num_samples: int, generator: torch.Generator | None = None
+                            ) -> torch.Tensor:
+        """(batch, num_samples, properties) draws in record units."""
+        batch, n = context.shape[0], len(self.targets)
+        context = context.repeat_interleave(num_samples, dim=0)
+        theta = torch.randn(batch * num_samples, n, device=context.device, generator=generator)
+        steps = self.config.flow_matching_steps
+        dt = 1.0 / steps
+        for k in range(steps):  # Heun (explicit trapezoid) on the straight-path ODE
+            t0 = torch.full((theta.shape[0],), k * dt, device=theta.device)
+            v0 = self._velocity(theta, t0, context)
+            v1 = self._velocity(theta + dt * v0, t0 + dt, context)
+            theta = theta + 0.5 * dt * (v0 + v1)
+        theta = theta.view(batch, num_samples, n)
+        return torch.stack([destandardize(t, theta[..., i])[0] for i, t in enumerate(self.targets)], -1)
+
+    def sample(self, num_samples: int = 1000, generator: torch.Generator | None = None, **inputs) -> torch.Tensor:
+        """Posterior draws (batch, num_samples, properties) in record units for processor outputs."""
+        return self.sample_from_context(self.context(self.summary(**inputs)).float(), num_samples, generator)
+
+    def forward(self, labels: torch.Tensor | None = None, return_dict: bool | None = None, **inputs
+                ) -> GalFMPosteriorOutput | tuple:
+        context = self.context(self.summary(**inputs)).float()
+        loss = None
+        if labels is not None:
+            theta = torch.stack([standardize(t, labels[:, i].float()) for i, t in enumerate(self.targets)], -1)
+            complete = torch.isfinite(theta).all(-1)
+            if complete.any():
+                theta = theta[complete].repeat_interleave(self.pairs_per_galaxy, dim=0)
+                cond = context[complete].repeat_interleave(self.pairs_per_galaxy, dim=0)
+                noise = torch.randn_like(theta)
+                t = torch.rand(theta.shape[0], device=theta.device)
+                theta_t = (1 - t[:, None]) * noise + t[:, None] * theta
+                loss = F.mse_loss(self._velocity(theta_t, t, cond), theta - noise)
+            else:
+                loss = context.sum() * 0.0
+        samples = None
+        if not self.training and self.config.posterior_eval_samples > 0:
+            samples = self.sample_from_context(context, self.config.posterior_eval_samples)
+        output = GalFMPosteriorOutput(loss=loss, samples=samples)
+        return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
+
+
+@dataclass
+class GalFMStarFormationHistoryOutput(ModelOutput):
+    """Args:
+        loss: cross-entropy of the true SFH fractions under the predicted ones (KL up to a constant) plus the
+            Gaussian NLL of the metallicity.
+        sfh (`(batch, 16)`): mass fraction formed in each age bin (``galfm.SFH_AGE_BIN_EDGES_GYR``); sums to one.
+        log_z (`(batch,)`), log_z_std (`(batch,)`): stellar metallicity log10 Z/Zsun and its 1-sigma uncertainty.
+    """
+
+    loss: torch.Tensor | None = None
+    sfh: torch.Tensor | None = None
+    log_z: torch.Tensor | None = None
+    log_z_std: torch.Tensor | None = None
+
+
+class GalFMForStarFormationHistory(GalFMHeadModel):
+    """Star formation history in the 16 age bins plus metallicity.
+
+    ``labels`` (batch, 17): the 16 mass fractions (``properties.sfh``) then ``log_z``; NaN where unknown.
+    """
+
+    def __init__(self, config: GalFMConfig):
+        super().__init__(config)
+        self.head = GalFMHeadMLP(config, 2 * config.hidden_size, NUM_SFH_BINS + 2)
+        self.post_init()
+
+    def forward(self, labels: torch.Tensor | None = None, return_dict: bool | None = None, **inputs
+                ) -> GalFMStarFormationHistoryOutput | tuple:
+        out = self.head(self.summary(**inputs)).float()
+        log_fractions = F.log_softmax(out[:, :NUM_SFH_BINS], dim=-1)
+        mean_z, log_var = out[:, NUM_SFH_BINS], out[:, NUM_SFH_BINS + 1].clamp(*_LOG_VAR_RANGE)
+        loss = None
+        if labels is not None:
+            labels = labels.float()
+            sfh, log_z = labels[:, :NUM_SFH_BINS], standardize("log_z", labels[:, NUM_SFH_BINS])
+            has_sfh = torch.isfinite(sfh).all(-1)
+            cross_entropy = -(torch.nan_to_num(sfh) * log_fractions).sum(-1)
+            loss = (cross_entropy * has_sfh).sum() / has_sfh.sum().clamp_min(1)
+            known = torch.isfinite(log_z)
+            nll = 0.5 * (log_var + (torch.where(known, log_z, mean_z) - mean_z) ** 2 / log_var.exp())
+            loss = loss + (nll * known).sum() / known.sum().clamp_min(1)
+        log_z_value, log_z_std = destandardize("log_z", mean_z, (0.5 * log_var).exp())
+        output = GalFMStarFormationHistoryOutput(loss=loss, sfh=log_fractions.exp(), log_z=log_z_value,
+                                                 log_z_std=log_z_std)
+        return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
+
+
+@dataclass
+class GalFMClassificationOutput(ModelOutput):
+    """Args:
+        loss: cross-entropy (labels of -100 are ignored).
+        logits (`(batch, num_labels)`): class scores; ``config.id2label`` names them.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+
+
+class GalFMForMorphologyClassification(GalFMHeadModel):
+    """Morphological class per galaxy (``config.id2label``, e.g. spiral / lenticular / elliptical / merger).
+
+    ``labels`` (batch,) class ids, -100 where unknown.
+    """
+
+    def __init__(self, config: GalFMConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.head = GalFMHeadMLP(config, 2 * config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def forward(self, labels: torch.Tensor | None = None, return_dict: bool | None = None, **inputs
+                ) -> GalFMClassificationOutput | tuple:
+        logits = self.head(self.summary(**inputs)).float()
+        loss = None
+        if labels is not None:
+            labels = labels.long()
+            loss = F.cross_entropy(logits, labels, ignore_index=-100) if (labels != -100).any() \
+                else logits.sum() * 0.0
+        output = GalFMClassificationOutput(loss=loss, logits=logits)
+        return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
+
+
+HEAD_CLASSES = {cls.__name__: cls for cls in (GalFMForPropertyPrediction, GalFMForPosteriorEstimation,
+                                              GalFMForStarFormationHistory, GalFMForMorphologyClassification)}
+
+__all__ = ["GalFMForMorphologyClassification", "GalFMForPosteriorEstimation", "GalFMForPropertyPrediction",
+           "GalFMForStarFormationHistory", "GalFMClassificationOutput", "GalFMPosteriorOutput",
+           "GalFMPropertyOutput", "GalFMStarFormationHistoryOutput", "HEAD_CLASSES", "destandardize",
+           "load_head", "standardize"]
+
+
+def load_head(pretrained_model_name_or_path: str, **kwargs) -> GalFMHeadModel:
+    """Load any saved galfm head (a folder or Hub repo), picking its class from ``config.architectures``."""
+    config = GalFMConfig.from_pretrained(pretrained_model_name_or_path, **kwargs)
+    name = (config.architectures or [None])[0]
+    if name not in HEAD_CLASSES:
+        raise ValueError(f"{pretrained_model_name_or_path}: architectures={config.architectures} is not a galfm head; "
+                         f"heads are {', '.join(HEAD_CLASSES)} (load encoders with AutoModel)")
+    return HEAD_CLASSES[name].from_pretrained(pretrained_model_name_or_path, config=config, **kwargs)

@@ -1,0 +1,233 @@
+"""Fine-tune a galfm head with `transformers.Trainer`.
+
+    galfm finetune --task photoz|properties|posterior|sfh|morphology --base PRETRAINED --data DIR \
+        --output-dir OUT [--max-steps N] [--label-fraction 0.01] [--freeze-encoder] [--inputs image] [--targets ...]
+
+``--base`` is a galfm folder or Hub repo (a pretraining output's ``model/``, or any saved encoder); the head is
+new, the encoder starts from its weights (``--from-scratch`` starts from a fresh ``--preset`` instead: the
+baseline a pretrained model must beat). ``--data`` is a galaxy-record folder with train/validation/test splits
+(``galfm simulate``). Writes ``OUT/model`` (``save_pretrained`` + processor; loads with the head's
+``from_pretrained`` or ``galfm.load_head``), ``OUT/metrics.json`` (validation and test scores from the local
+`evaluate` modules) and ``OUT/predictions.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from galfm import GalFMConfig, GalFMProcessor
+
+from .tasks import MORPHOLOGY_CLASSES, TASKS, GalaxyTaskCollator, TaskSpec, get_task
+
+logger = logging.getLogger("galfm.finetune")
+
+# which outputs of each head Trainer hands to compute_metrics, in the order of the head's ModelOutput
+OUTPUT_NAMES = {"GalFMForPropertyPrediction": ("mean", "std"), "GalFMForPosteriorEstimation": ("samples",),
+                "GalFMForStarFormationHistory": ("sfh", "log_z", "log_z_std"),
+                "GalFMForMorphologyClassification": ("logits",)}
+
+
+class MissingLabelsError(ValueError):
+    """The data lack the labels a task needs."""
+
+
+@dataclass
+class FinetuneArguments:
+    task: str
+    data: str
+    output_dir: str
+    base: str | None = None
+    from_scratch: bool = False
+    preset: str = "tiny"
+    inputs: tuple[str, ...] | None = None
+    targets: tuple[str, ...] | None = None
+    band_prefixes: tuple[str, ...] | None = None
+    max_steps: int = 500
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    encoder_learning_rate_scale: float = 0.1
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.05
+    label_fraction: float = 1.0
+    freeze_encoder: bool = False
+    max_eval_samples: int | None = 2000
+    seed: int = 0
+    progress: bool = True
+
+
+def load_task_splits(data_dir: str | Path, task: TaskSpec, splits=("train", "validation", "test")) -> dict:
+    """The splits of a galaxy-record folder, cut to rows that have the task's input and some label."""
+    import datasets
+
+    loaded = datasets.load_dataset(str(data_dir))
+    missing = [s for s in splits if s not in loaded]
+    if missing:
+        raise ValueError(f"{data_dir}: no {missing} split(s); found {list(loaded)}. Write the folder with "
+                         "`galfm simulate` or `galfm convert`, which make train/validation/test")
+    features = loaded[splits[0]].features
+    if "properties" not in features:
+        raise MissingLabelsError(f"{data_dir}: the records have no 'properties' column, so task {task.name!r} "
+                                 f"has no labels ({', '.join(task.label_fields)})")
+    known = set(features["properties"])
+    absent = [f for f in task.label_fields if f not in known]
+    if absent:
+        raise MissingLabelsError(f"{data_dir}: properties lack {absent}, needed as labels by task {task.name!r}")
+    columns = list(task.inputs) + ["properties"]
+
+    def usable(*values) -> bool:
+        record = dict(zip(columns, values))
+        props = record["properties"] or {}
+        return task.has_input(record) and any(props.get(f) is not None for f in task.label_fields)
+
+    out = {s: loaded[s].filter(usable, input_columns=columns, desc=f"{task.name}: {s} rows with inputs and labels")
+           for s in splits}
+    if len(out[splits[0]]) == 0:
+        raise MissingLabelsError(f"{data_dir}: no {splits[0]} galaxy has both the inputs ({', '.join(task.inputs)}) "
+                                 f"and a label ({', '.join(task.label_fields)}) of task {task.name!r}")
+    return out
+
+
+def morphology_labels(train) -> dict[str, int]:
+    found = {p.get("morphology") for p in train["properties"] if p and p.get("morphology")}
+    names = [c for c in MORPHOLOGY_CLASSES] + sorted(found - set(MORPHOLOGY_CLASSES))
+    return {name: i for i, name in enumerate(names)}
+
+
+def build_head(task: TaskSpec, args: FinetuneArguments, label2id: dict[str, int]):
+    """The task's head: encoder from ``args.base`` (or a fresh ``args.preset``), new head weights."""
+    head_options = {}
+    if task.targets:
+        head_options["target_properties"] = list(task.targets)
+    if label2id:
+        head_options["id2label"] = {i: name for name, i in label2id.items()}
+        head_options["label2id"] = dict(label2id)
+    if args.from_scratch:
+        torch.manual_seed(args.seed)
+        return task.head(GalFMConfig.from_preset(args.preset, **head_options))
+    if args.base is None:
+        raise ValueError("--base: give a pretrained galfm folder or Hub repo (or --from-scratch for a baseline)")
+    config = GalFMConfig.from_pretrained(args.base, **head_options)
+    return task.head.from_pretrained(args.base, config=config)
+
+
+def split_outputs(model, predictions) -> dict[str, np.ndarray]:
+    names = OUTPUT_NAMES[type(model).__name__]
+    predictions = predictions if isinstance(predictions, tuple) else (predictions,)
+    return dict(zip(names, predictions))
+
+
+def finetune(args: FinetuneArguments) -> dict:
+    """Train the head with Trainer; evaluate on validation and test; save model, metrics and a plot."""
+    from transformers import EvalPrediction, Trainer, TrainingArguments
+
+    task = get_task(args.task).with_options(args.inputs, args.targets, args.band_prefixes)
+    output_dir = Path(args.output_dir)
+    splits = load_task_splits(args.data, task)
+    train = splits["train"].shuffle(seed=args.seed)
+    if not 0 < args.label_fraction <= 1:
+        raise ValueError(f"--label-fraction {args.label_fraction}: give a fraction in (0, 1]")
+    train = train.select(range(max(1, round(args.label_fraction * len(train)))))
+    evaluation = {s: splits[s] if args.max_eval_samples is None else
+                  splits[s].select(range(min(args.max_eval_samples, len(splits[s])))) for s in ("validation", "test")}
+    label2id = morphology_labels(train) if task.name == "morphology" else {}
+
+    model = build_head(task, args, label2id)
+    if args.freeze_encoder:
+        model.freeze_encoder()
+    processor = GalFMProcessor.from_pretrained(args.base) if (args.base and not args.from_scratch) \
+        else GalFMProcessor()
+    collator = GalaxyTaskCollator(processor, task, label2id)
+
+    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+        return task.scores(split_outputs(model, prediction.predictions), prediction.label_ids)
+
+    on_gpu = torch.cuda.is_available()
+    training_args = TrainingArguments(
+        output_dir=str(output_dir / "trainer"), max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.batch_size, learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay, warmup_steps=round(args.warmup_ratio * args.max_steps),
+        lr_scheduler_type="cosine", logging_steps=max(1, args.max_steps // 20), eval_strategy="no",
+        save_strategy="no", report_to=[], remove_unused_columns=False, label_names=["labels"], seed=args.seed,
+        use_cpu=not on_gpu, bf16=on_gpu, dataloader_num_workers=0, disable_tqdm=not args.progress,
+    )
+    optimizer = None
+    if not args.freeze_encoder and args.encoder_learning_rate_scale != 1.0:
+        # a pretrained encoder moves slower than the new head (layer-wise learning rates, as in ULMFiT)
+        encoder = [p for p in model.galfm.parameters() if p.requires_grad]
+        ids = {id(p) for p in encoder}
+        head = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+        scale = 1.0 if args.from_scratch else args.encoder_learning_rate_scale
+        optimizer = torch.optim.AdamW([{"params": encoder, "lr": args.learning_rate * scale},
+                                       {"params": head, "lr": args.learning_rate}], weight_decay=args.weight_decay)
+    trainer = Trainer(model=model, args=training_args, train_dataset=train, data_collator=collator,
+                      compute_metrics=compute_metrics, optimizers=(optimizer, None))
+    trainer.train()
+    metrics = {"task": task.name, "inputs": list(task.inputs), "targets": list(task.targets),
+               "band_prefixes": list(task.band_prefixes), "train_galaxies": len(train),
+               "label_fraction": args.label_fraction, "steps": args.max_steps,
+               "base": None if args.from_scratch else args.base, "freeze_encoder": args.freeze_encoder}
+    results = {}
+    for split, dataset in evaluation.items():
+        prediction = trainer.predict(dataset, metric_key_prefix=split)
+        metrics.update({k: v for k, v in prediction.metrics.items() if not k.endswith(("_runtime", "per_second"))})
+        results[split] = (split_outputs(model, prediction.predictions), prediction.label_ids)
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir / "model")
+    processor.save_pretrained(output_dir / "model")
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (output_dir / "finetune_args.json").write_text(json.dumps(asdict(args), indent=2, default=list))
+    from .plots import plot_task
+
+    plot_task(task, *results["test"], output_dir / "predictions.png", label2id=label2id)
+    return metrics
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", required=True, choices=sorted(TASKS), help="what to fine-tune")
+    parser.add_argument("--base", help="pretrained galfm folder or Hub repo (e.g. OUT/model of galfm pretrain)")
+    parser.add_argument("--data", required=True, help="galaxy-record folder with train/validation/test splits")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--max-steps", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--label-fraction", type=float, default=1.0, help="train on this fraction of the labels")
+    parser.add_argument("--freeze-encoder", action="store_true", help="train the head alone on frozen embeddings")
+    parser.add_argument("--from-scratch", action="store_true", help="no pretrained weights: a --preset encoder")
+    parser.add_argument("--preset", default="tiny", help="encoder size with --from-scratch")
+    parser.add_argument("--inputs", help="comma-separated modalities to use (spectrum,photometry,image)")
+    parser.add_argument("--targets", help="comma-separated properties (photoz/properties/posterior)")
+    parser.add_argument("--bands", help="comma-separated band-name prefixes to keep, e.g. jpas_ or decam_ ('all')")
+    parser.add_argument("--max-eval-samples", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def arguments_from(ns: argparse.Namespace) -> FinetuneArguments:
+    def listed(value):
+        return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+    bands = listed(ns.bands)
+    return FinetuneArguments(
+        task=ns.task, data=ns.data, output_dir=ns.output_dir, base=ns.base, from_scratch=ns.from_scratch,
+        preset=ns.preset, inputs=listed(ns.inputs), targets=listed(ns.targets),
+        band_prefixes=() if bands == ("all",) else bands, max_steps=ns.max_steps, batch_size=ns.batch_size,
+        learning_rate=ns.learning_rate, label_fraction=ns.label_fraction, freeze_encoder=ns.freeze_encoder,
+        max_eval_samples=ns.max_eval_samples, seed=ns.seed)
+
+
+def main(argv: list[str] | None = None) -> None:
+    metrics = finetune(arguments_from(build_parser().parse_args(argv)))
+    print(json.dumps({k: v for k, v in metrics.items() if k.startswith("test_")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
