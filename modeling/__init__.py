@@ -33,6 +33,7 @@ from .modeling_galfm import (
     GalFMPretrainingOutput,
 )
 from .processing_galfm import GalaxyInputError, GalFMProcessor
+from .search_galfm import GalaxyIndex, embed_galaxies
 from .properties_galfm import EMISSION_LINES, PROPERTIES, SFH_AGE_BIN_EDGES_GYR
 
 __version__ = "0.1.0"
@@ -55,5 +56,5 @@ __all__ = [
     "GalFMConfig", "GalFMForMorphologyClassification", "GalFMForPosteriorEstimation", "GalFMForPretraining",
     "GalFMForPropertyPrediction", "GalFMForStarFormationHistory", "GalFMModel", "GalFMModelOutput", "GalFMPretrainingOutput",
     "GalFMPreTrainedModel", "GalFMProcessor", "GalaxyInputError", "available_bands", "band_summary", "load_filter",
-    "load_head", "place_in_hf_cache",
+    "GalaxyIndex", "embed_galaxies", "load_head", "place_in_hf_cache",
 ]

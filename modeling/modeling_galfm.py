@@ -609,6 +609,18 @@ class GalFMForPretraining(GalFMPreTrainedModel):
                 losses.append(0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)))
         return torch.stack(losses).mean() if losses else None
 
+    def predict(self, records, targets: list[str], processor=None, wavelength_range: tuple[float, float] | None = None
+                ) -> list[dict]:
+        """Predict requested modalities of galaxy records from the rest, with uncertainties.
+
+        ``targets``: ``"spectrum"``, band names (``"jpas_J0660"``) and property names (``"ew_halpha"``); see
+        `galfm.prediction_galfm` for units and details. Example: ``model.predict(records, ["spectrum"])`` gives
+        each galaxy's spectrum predicted from its photometry (and image).
+        """
+        from .prediction_galfm import predict_modalities
+
+        return predict_modalities(self, records, targets, processor, wavelength_range)
+
     def forward(self, return_dict: bool | None = None, labels=None, **inputs) -> GalFMPretrainingOutput | tuple:
         """Processor outputs in; the weighted sum of the objectives as ``loss``."""
         cfg = self.config
