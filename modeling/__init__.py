@@ -33,8 +33,8 @@ from .modeling_galfm import (
     GalFMPretrainingOutput,
 )
 from .processing_galfm import GalaxyInputError, GalFMProcessor
-from .search_galfm import GalaxyIndex, embed_galaxies
 from .properties_galfm import EMISSION_LINES, PROPERTIES, SFH_AGE_BIN_EDGES_GYR
+from .search_galfm import GalaxyIndex, embed_galaxies
 
 __version__ = "0.1.0"
 
@@ -54,7 +54,8 @@ GalFMForMorphologyClassification.register_for_auto_class("AutoModelForImageClass
 __all__ = [
     "EMISSION_LINES", "PRESETS", "PRESET_PARAMETERS", "PROPERTIES", "SFH_AGE_BIN_EDGES_GYR", "TOKEN_TYPES",
     "GalFMConfig", "GalFMForMorphologyClassification", "GalFMForPosteriorEstimation", "GalFMForPretraining",
-    "GalFMForPropertyPrediction", "GalFMForStarFormationHistory", "GalFMModel", "GalFMModelOutput", "GalFMPretrainingOutput",
+    "GalFMForPropertyPrediction", "GalFMForStarFormationHistory", "GalFMModel", "GalFMModelOutput",
+    "GalFMPretrainingOutput",
     "GalFMPreTrainedModel", "GalFMProcessor", "GalaxyInputError", "available_bands", "band_summary", "load_filter",
     "GalaxyIndex", "embed_galaxies", "load_head", "place_in_hf_cache",
 ]

@@ -60,8 +60,8 @@ def _input_record(record: Mapping, spectrum: bool, wavelength_range, bands: list
     if bands and record.get("photometry") is not None:
         phot = record["photometry"]
         keep = [i for i, b in enumerate(phot["band"]) if b not in bands]
-        out["photometry"] = None if not keep else {
-            k: [phot[k][i] for i in keep] for k in ("band", "flux", "flux_ivar", "flux_sigma") if phot.get(k) is not None}
+        fields = [k for k in ("band", "flux", "flux_ivar", "flux_sigma") if phot.get(k) is not None]
+        out["photometry"] = {k: [phot[k][i] for i in keep] for k in fields} if keep else None
     if properties and record.get("properties") is not None:
         out["properties"] = {k: v for k, v in record["properties"].items() if k not in properties}
     return out

@@ -8,7 +8,7 @@ repos are unreachable offline), and the scores of each downstream task built fro
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ METRIC_DIR = Path(__file__).parent / "metric_modules"
 METRICS = tuple(sorted(p.name for p in METRIC_DIR.iterdir() if (p / f"{p.name}.py").is_file()))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_metric(name: str):
     """The local `evaluate` module ``name`` (one of `METRICS`)."""
     import evaluate
