@@ -44,10 +44,13 @@ class GalFMConfig(PreTrainedConfig):
         mask_ratio_min (`float`), mask_ratio_max (`float`): range of the fraction of tokens hidden when the
             masked objective draws a random subset.
         contrastive_temperature (`float`): initial InfoNCE temperature (learned afterwards).
+        pooling (`str`): how ``pooler_output`` (the galaxy embedding) is made: ``"mean"`` (mean state of all
+            tokens, the galaxy token included) or ``"galaxy_token"`` (the galaxy token's state alone).
         target_properties (`list[str]`, *optional*): what a property or posterior head predicts, keys of
             `galfm.PROPERTIES` (e.g. ``["redshift"]`` for photo-z); their units are the record's.
         head_hidden_size (`int`): width of the MLP of the downstream heads.
         head_dropout (`float`): dropout inside the downstream heads.
+        nll_beta (`float`): beta of the beta-NLL (Seitzer et al. 2022) of the Gaussian heads; 0 is plain NLL.
         flow_matching_steps (`int`): ODE steps (Heun) when the posterior head draws samples.
         posterior_eval_samples (`int`): posterior samples per galaxy drawn in evaluation mode (what
             ``Trainer.evaluate`` sees); 0 returns none.
@@ -80,9 +83,11 @@ class GalFMConfig(PreTrainedConfig):
     mask_ratio_min: float = 0.15
     mask_ratio_max: float = 0.6
     contrastive_temperature: float = 0.07
+    pooling: str = "mean"
     target_properties: list[str] | None = None
     head_hidden_size: int = 256
     head_dropout: float = 0.0
+    nll_beta: float = 0.5
     flow_matching_steps: int = 32
     posterior_eval_samples: int = 100
 
@@ -92,6 +97,8 @@ class GalFMConfig(PreTrainedConfig):
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
                 f"({self.num_attention_heads})"
             )
+        if self.pooling not in ("mean", "galaxy_token"):
+            raise ValueError(f"pooling={self.pooling!r}: use 'mean' or 'galaxy_token'")
         super().__post_init__(**kwargs)
 
     @classmethod

@@ -337,6 +337,16 @@ class GalFMModel(GalFMPreTrainedModel):
         )
         return self.layernorm(hidden_states), all_hidden, all_attn
 
+    def pool(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """One embedding per galaxy (``config.pooling``): the galaxy token's state, or the mean state of every
+        real token (galaxy token included). At initialisation the galaxy token barely depends on the data
+        (attention is near-uniform and its residual updates are small), while the token mean carries it from
+        the first step, so contrastive training and probes start from informative embeddings."""
+        if self.config.pooling == "galaxy_token":
+            return hidden_states[:, 0]
+        weights = attention_mask.to(hidden_states.dtype)[..., None]
+        return (hidden_states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
     def forward(
         self,
         spectrum_values: torch.Tensor | None = None,
@@ -379,7 +389,7 @@ class GalFMModel(GalFMPreTrainedModel):
         )
         hidden_states, all_hidden, all_attn = self.encode(embeddings, attention_mask, output_attentions,
                                                           output_hidden_states)
-        pooled = hidden_states[:, 0]
+        pooled = self.pool(hidden_states, attention_mask)
         if not return_dict:
             return tuple(v for v in (hidden_states, pooled, attention_mask, token_type_ids, all_hidden, all_attn)
                          if v is not None)
@@ -581,7 +591,8 @@ class GalFMForPretraining(GalFMPreTrainedModel):
 
     def modality_embeddings(self, embeddings: torch.Tensor, attention_mask: torch.Tensor,
                             token_type_ids: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """{modality: (unit-norm galaxy embedding from that modality's tokens alone (B, d), present (B,))}."""
+        """{modality: (unit-norm galaxy embedding from that modality's tokens alone (B, d), present (B,))}: the
+        modality is encoded without the others and pooled as ``pooler_output`` is."""
         out = {}
         for group in CONTRASTIVE_GROUPS:
             types = torch.tensor(MODALITY_GROUPS[group], device=attention_mask.device)
@@ -591,7 +602,8 @@ class GalFMForPretraining(GalFMPreTrainedModel):
                 continue
             keys = member | (token_type_ids == GALAXY_TOKEN)
             hidden, _, _ = self.galfm.encode(embeddings, keys.long())
-            out[group] = (F.normalize(self.contrastive_projection(hidden[:, 0]).float(), dim=-1), present)
+            pooled = self.galfm.pool(hidden, keys.long())
+            out[group] = (F.normalize(self.contrastive_projection(pooled).float(), dim=-1), present)
         return out
 
     def _contrastive_loss(self, embeddings, attention_mask, token_type_ids):

@@ -64,3 +64,19 @@ def synthetic_galaxy(seed: int = 0, object_id: str = "synthetic-0", spectrum=Tru
 @pytest.fixture()
 def galaxy() -> dict:
     return synthetic_galaxy()
+
+
+def diverse_galaxy(i: int, **kwargs) -> dict:
+    """``synthetic_galaxy`` made distinct: brightness, colour and the Halpha line move with ``i``."""
+    record = synthetic_galaxy(i, object_id=f"g{i:02d}", **kwargs)
+    scale, tilt = 10 ** (0.4 * (i % 7)), 2.0 * ((i * 5) % 11) / 11 - 1.0
+    if record["spectrum"] is not None:
+        wave = record["spectrum"]["wavelength"]
+        line = 30 * np.exp(-0.5 * ((wave - (6600.0 + 37.0 * (i % 13))) / 3.0) ** 2)
+        record["spectrum"]["flux"] = scale * ((2.0 + wave / 5000.0) * (wave / 6000.0) ** tilt + line)
+    if record["photometry"] is not None:
+        record["photometry"]["flux"] = record["photometry"]["flux"] * scale * (1 + tilt * np.linspace(-1, 1, 8))
+    if record["image"] is not None:
+        record["image"]["flux"] = record["image"]["flux"] * scale
+    return record
+
