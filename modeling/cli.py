@@ -79,7 +79,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
     try:
         config = PretrainConfig.from_yaml(args.config, max_steps=args.max_steps, batch_size=args.batch_size,
-                                          checkpoint_every=args.checkpoint_every)
+                                          checkpoint_every=args.checkpoint_every, init_from=args.init_from)
     except (ValueError, FileNotFoundError) as err:
         print(f"galfm pretrain: {err}", file=sys.stderr)
         return 2

@@ -8,7 +8,8 @@ new, the encoder starts from its weights (``--from-scratch`` starts from a fresh
 baseline a pretrained model must beat). ``--data`` is a galaxy-record folder with train/validation/test splits
 (``galfm simulate``). Writes ``OUT/model`` (``save_pretrained`` + processor; loads with the head's
 ``from_pretrained`` or ``galfm.load_head``), ``OUT/metrics.json`` (validation and test scores from the local
-`evaluate` modules) and ``OUT/predictions.png``.
+`evaluate` modules), ``OUT/test_predictions.npz`` (per test galaxy: object_id, labels and the head's outputs) and
+``OUT/predictions.png``.
 """
 
 from __future__ import annotations
@@ -67,10 +68,16 @@ def load_task_splits(data_dir: str | Path, task: TaskSpec, splits=("train", "val
     import datasets
 
     loaded = datasets.load_dataset(str(data_dir))
+    if "train" not in loaded:
+        raise ValueError(f"{data_dir}: no train split (found {list(loaded)}); write the folder with `galfm simulate`"
+                         " or `galfm convert`")
     missing = [s for s in splits if s not in loaded]
-    if missing:
-        raise ValueError(f"{data_dir}: no {missing} split(s); found {list(loaded)}. Write the folder with "
-                         "`galfm simulate` or `galfm convert`, which make train/validation/test")
+    if missing:  # e.g. a converted survey, all in train: hold out 10% the same way every time
+        held = loaded["train"].train_test_split(test_size=0.1, seed=0)
+        halves = held["test"].train_test_split(test_size=0.5, seed=0)
+        loaded = {"train": held["train"], "validation": halves["train"], "test": halves["test"]}
+        logger.warning("%s has no %s split: 5%% + 5%% of train (seed 0) held out as validation and test",
+                       data_dir, "/".join(missing))
     features = loaded[splits[0]].features
     if "properties" not in features:
         raise MissingLabelsError(f"{data_dir}: the records have no 'properties' column, so task {task.name!r} "
@@ -180,14 +187,53 @@ def finetune(args: FinetuneArguments) -> dict:
         results[split] = (split_outputs(model, prediction.predictions), prediction.label_ids)
 
     output_dir.mkdir(parents=True, exist_ok=True)
+    # the task travels with the head, so `evaluate_head` and `galfm evaluate` feed it the same inputs
+    model.config.galfm_task = {"name": task.name, "inputs": list(task.inputs), "targets": list(task.targets),
+                               "band_prefixes": list(task.band_prefixes)}
     model.save_pretrained(output_dir / "model")
     processor.save_pretrained(output_dir / "model")
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    outputs, label_ids = results["test"]  # per-galaxy test predictions, for reports and selections (e.g. r < 22)
+    np.savez_compressed(output_dir / "test_predictions.npz", object_id=np.asarray(evaluation["test"]["object_id"]),
+                        labels=label_ids, **outputs)
     (output_dir / "finetune_args.json").write_text(json.dumps(asdict(args), indent=2, default=list))
     from .plots import plot_task
 
     plot_task(task, *results["test"], output_dir / "predictions.png", label2id=label2id)
     return metrics
+
+
+def task_of(head) -> TaskSpec:
+    """The task a saved head was fine-tuned for (``config.galfm_task``, written by `finetune`)."""
+    saved = getattr(head.config, "galfm_task", None)
+    if not saved:
+        raise ValueError(f"{type(head).__name__} has no config.galfm_task: it was not saved by galfm finetune; "
+                         "give the task explicitly")
+    return get_task(saved["name"]).with_options(saved["inputs"], saved["targets"] or None, saved["band_prefixes"])
+
+
+@torch.no_grad()
+def evaluate_head(model_dir: str | Path, data_dir: str | Path, split: str = "test", max_samples: int | None = None,
+                  batch_size: int = 64) -> tuple[dict, dict[str, np.ndarray], np.ndarray, list[str]]:
+    """Score a saved head on a split of a galaxy-record folder: (metrics, outputs, labels, object_ids)."""
+    from galfm import load_head
+
+    head = load_head(str(model_dir)).eval()
+    task = task_of(head)
+    dataset = load_task_splits(data_dir, task)[split]
+    if max_samples is not None:
+        dataset = dataset.select(range(min(max_samples, len(dataset))))
+    collate = GalaxyTaskCollator(GalFMProcessor.from_pretrained(model_dir), task, dict(head.config.label2id or {})
+                                 if task.name == "morphology" else {})
+    outputs, labels = {}, []
+    for start in range(0, len(dataset), batch_size):
+        batch = collate(list(dataset.select(range(start, min(start + batch_size, len(dataset))))))
+        labels.append(batch.pop("labels").numpy())
+        for name, value in split_outputs(head, head(**batch).to_tuple()).items():
+            outputs.setdefault(name, []).append(value.numpy())
+    outputs = {k: np.concatenate(v) for k, v in outputs.items()}
+    labels = np.concatenate(labels)
+    return task.scores(outputs, labels), outputs, labels, list(dataset["object_id"])
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

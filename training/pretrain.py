@@ -6,9 +6,10 @@
 Data: the Parquet shards of a galaxy-record folder (``galfm simulate`` / ``galfm convert``), streamed and split
 by rank, shuffled with a seeded buffer. Precision: bf16 on GPU, fp32 on CPU. Every ``checkpoint_every`` steps a
 safetensors checkpoint (``checkpoint.py``) holds model, optimizer, scheduler, RNG and data position;
-``--resume`` continues from the latest one exactly. At the end: ``OUT/model`` (``save_pretrained``: loads with
-``AutoModel`` as the encoder, with ``AutoModelForPreTraining`` whole), ``loss_history.csv``,
-``loss_curves.png`` and ``trainer_state.json``.
+``--resume`` continues from the latest one exactly; ``--init-from MODEL`` continues a pretrained model on new data
+(domain adaptation: self-supervised training on unlabelled observed-like galaxies). At the end: ``OUT/model``
+(``save_pretrained``: loads with ``AutoModel`` as the encoder, with ``AutoModelForPreTraining`` whole),
+``loss_history.csv``, ``loss_curves.png`` and ``trainer_state.json``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class PretrainConfig:
     log_every: int = 1
     seed: int = 0
     time_limit_minutes: float | None = None  # stop (checkpointed) when exceeded, e.g. a fixed compute budget
+    init_from: str | None = None  # continue from a pretrained galfm (domain adaptation on new unlabelled data)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> PretrainConfig:
@@ -114,8 +116,12 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, output_dir: str | Pat
     on_gpu = torch.cuda.is_available()
     accelerator = Accelerator(cpu=not on_gpu, mixed_precision="bf16" if on_gpu else "no")
     set_seed(config.seed, device_specific=True)
-    processor = GalFMProcessor()
-    model = GalFMForPretraining(config.model_config())
+    if config.init_from:  # its architecture and processor carry over; the YAML's preset and model are ignored
+        processor = GalFMProcessor.from_pretrained(config.init_from)
+        model = GalFMForPretraining.from_pretrained(config.init_from)
+    else:
+        processor = GalFMProcessor()
+        model = GalFMForPretraining(config.model_config())
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
                                   betas=(0.9, 0.95))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, config.max_steps))
@@ -229,13 +235,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--stop-after", type=int, default=None,
                         help="stop (checkpointed) after this step, e.g. before a job's time limit; then --resume")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
+    parser.add_argument("--init-from", default=None,
+                        help="start from a pretrained galfm folder (continued pretraining, e.g. domain adaptation)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = PretrainConfig.from_yaml(args.config, max_steps=args.max_steps, batch_size=args.batch_size,
-                                      checkpoint_every=args.checkpoint_every)
+                                      checkpoint_every=args.checkpoint_every, init_from=args.init_from)
     pretrain(config, args.data, args.output_dir, resume=args.resume, stop_after=args.stop_after)
     return 0
 
