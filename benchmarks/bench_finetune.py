@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from galfm import GalaxyIndex, GalFMForPretraining, GalFMProcessor, embed_galaxies, load_head
+from galfm import GalFMForPretraining, GalFMProcessor, load_head
 from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
+from galfm.training.evaluate import load_rows, outlier_scores, retrieval_scores
 from galfm.training.finetune import FinetuneArguments, evaluate_head, finetune
 from galfm.training.metrics import load_metric
 from galfm.training.pretrain import PretrainConfig, pretrain
@@ -154,40 +155,23 @@ def bagpipes_fit_seconds(row: dict) -> tuple[float | None, str]:
 
 @torch.no_grad()
 def outliers_and_retrieval(base: Path, data: Path, observed: Path, n_reference: int = 3000) -> list[str]:
-    import datasets
-
     model = GalFMForPretraining.from_pretrained(base).eval()
     processor = GalFMProcessor.from_pretrained(base)
-    train = datasets.load_dataset(str(data), split="train")
-    reference = [train[i] for i in range(min(n_reference, len(train)))]
-    obs = datasets.load_dataset(str(observed), split="train")
-    obs_rows = [obs[i] for i in range(len(obs))]
+    reference = load_rows(data, "train", n_reference)
+    rows = load_rows(observed, "train", 100000)
     lines = []
     for modality in (None, "spectrum", "photometry", "image"):
-        ref_rows = [r for r in reference if modality is None or r[modality] is not None]
-        query = [r for r in obs_rows if modality is None or r[modality] is not None]
-        index = GalaxyIndex.from_embeddings(embed_galaxies(model, processor, ref_rows, modality),
-                                            [r["object_id"] for r in ref_rows])
-        scores = index.outlier_scores(embed_galaxies(model, processor, query, modality), k=10)
-        flagged = np.array([r["anomaly"] is not None for r in query], int)
-        auroc = load_metric("auroc").compute(predictions=scores, references=flagged)
-        kinds = {}
-        for kind in ("qso", "merger", "artefact"):
-            pick = np.array([r["anomaly"] in (None, kind) for r in query])
-            if (flagged[pick] == 1).any():
-                kinds[kind] = load_metric("auroc").compute(predictions=scores[pick], references=flagged[pick])["auroc"]
-        per_kind = ", ".join(f"{k} {v:.2f}" for k, v in kinds.items())
-        lines.append(f"| outlier AUROC, {modality or 'all modalities'} embeddings ({auroc['positives']} anomalies in "
-                     f"{auroc['count']}) | {auroc['auroc']:.3f} ({per_kind}) |")
-    test = datasets.load_dataset(str(data), split="test")
-    rows = [test[i] for i in range(min(1000, len(test)))]
-    rows = [r for r in rows if r["image"] is not None and r["spectrum"] is not None]
-    ids = [r["object_id"] for r in rows]
-    spectra = GalaxyIndex.from_embeddings(embed_galaxies(model, processor, rows, "spectrum"), ids, "spectrum")
-    _, found = spectra.search(embed_galaxies(model, processor, rows, "image"), k=10)
-    top = load_metric("retrieval").compute(predictions=found, references=ids, k=(1, 10))
-    lines.append(f"| image -> spectrum retrieval, FAISS index of {len(ids)} test spectra | top-1 {top['top_1']:.3f}, "
-                 f"top-10 {top['top_10']:.3f} (chance {1 / len(ids):.4f}, {10 / len(ids):.4f}) |")
+        scores, _ = outlier_scores(model, processor, reference, rows, modality=modality)
+        kinds = ", ".join(f"{k[6:]} {v:.2f}" for k, v in scores.items() if k.startswith("auroc_"))
+        lines.append(f"| outlier AUROC, {modality or 'all-modality'} embeddings vs {len(reference)} clean galaxies "
+                     f"({scores['positives']} anomalies in {scores['count']} observed-like) | {scores['auroc']:.3f} "
+                     f"({kinds}) |")
+    top = retrieval_scores(model, processor, load_rows(data, "test", 1000))
+    lines.append(f"| cross-modal retrieval through FAISS, {top['count']} test galaxies | image→spectrum top-1 "
+                 f"{top['image_to_spectrum_top_1']:.3f}, top-10 {top['image_to_spectrum_top_10']:.3f}; "
+                 f"spectrum→image top-1 {top['spectrum_to_image_top_1']:.3f}, top-10 "
+                 f"{top['spectrum_to_image_top_10']:.3f} (chance {top['chance_top_1']:.4f}, "
+                 f"{top['chance_top_10']:.4f}) |")
     return lines
 
 

@@ -105,6 +105,20 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from galfm.training.evaluate import evaluate_models
+
+    try:
+        results = evaluate_models(args.model, args.data, args.out, args.split, args.max_samples)
+    except FileNotFoundError as err:
+        print(f"galfm evaluate: {err}", file=sys.stderr)
+        return 2
+    for name, reason in results["skipped"].items():
+        print(f"skipped {name}: {reason}")
+    print(f"{len(results['tasks'])} task(s) scored -> {Path(args.out) / 'evaluation.md'}, metrics.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galfm", description="galfm: a multimodal foundation model for galaxies.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -155,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
                                   "morphology) with transformers.Trainer")
         finetune_parser(finetune)
         finetune.set_defaults(func=_cmd_finetune)
+        from galfm.training.evaluate import build_parser as evaluate_parser
+
+        evaluate = sub.add_parser("evaluate", help="score heads and pretrained models on a galaxy-record folder "
+                                  "(JSON + Markdown + PNGs)")
+        evaluate_parser(evaluate)
+        evaluate.set_defaults(func=_cmd_evaluate)
 
     cache = sub.add_parser("cache", help="place a saved model folder in the HF cache as a Hub repo id (offline use)")
     cache.add_argument("folder", help="a save_pretrained folder")
