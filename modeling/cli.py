@@ -119,6 +119,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_push(args: argparse.Namespace) -> int:
+    from galfm.training.hub import HubPushError, run
+
+    try:
+        commits = run(args)
+    except HubPushError as err:
+        print(f"galfm push: {err}", file=sys.stderr)
+        return 2
+    for repo, url in commits.items():
+        print(f"{repo}: {url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galfm", description="galfm: a multimodal foundation model for galaxies.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -175,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(JSON + Markdown + PNGs)")
         evaluate_parser(evaluate)
         evaluate.set_defaults(func=_cmd_evaluate)
+        from galfm.training.hub import build_parser as push_parser
+
+        push = sub.add_parser("push", help="push a model (and its heads) or a dataset to the Hugging Face Hub")
+        push_parser(push)
+        push.set_defaults(func=_cmd_push)
 
     cache = sub.add_parser("cache", help="place a saved model folder in the HF cache as a Hub repo id (offline use)")
     cache.add_argument("folder", help="a save_pretrained folder")
