@@ -101,6 +101,15 @@ class HubHandler(BaseHTTPRequestHandler):
                 return self.send(409, {"error": "You already created this repo", "url": url})
             self.state.repos[key] = {"files": {}, "sha": "0" * 40, "private": bool(payload.get("private"))}
             return self.send(200, {"url": url, "name": repo_id, "id": repo_id})
+        if path == "/api/validate-yaml":  # the card's metadata block must be valid YAML
+            import yaml
+
+            content = json.loads(self.body())["content"]
+            try:
+                yaml.safe_load(content.split("---")[1] if content.startswith("---") else "{}")
+            except yaml.YAMLError as err:
+                return self.error(400, f"invalid YAML in README.md: {err}")
+            return self.send(200, {"errors": [], "warnings": []})
         match = re.fullmatch(r"/api/(model|dataset)s/(.+)/preupload/([^/]+)", path)
         if match:
             if not self.can_write():

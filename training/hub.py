@@ -61,8 +61,9 @@ def _upload(folder: Path, repo_id: str, repo_type: str, patterns: list[str], pri
     try:
         commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type,
                                    allow_patterns=patterns, ignore_patterns=list(FORBIDDEN), commit_message=message)
-    except (HfHubHTTPError, OSError) as err:
-        raise HubPushError(f"upload of {folder} to {repo_id} did not complete ({err}); nothing was committed and "
+    except (HfHubHTTPError, OSError, RuntimeError) as err:  # the client wraps failed LFS transfers in RuntimeError
+        reason = f"{err}: {err.__cause__}" if err.__cause__ is not None else str(err)
+        raise HubPushError(f"upload of {folder} to {repo_id} did not complete ({reason}); nothing was committed and "
                            "the local folder is unchanged: run the same push again") from err
     return commit.commit_url if hasattr(commit, "commit_url") else str(commit)
 
