@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint bench clean
+.PHONY: install test demo demo-quick lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/galfm demo --out demo_output
 
+demo-quick: $(STAMP)
+	$(BIN)/galfm demo --quick --out demo_output_quick
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
@@ -31,4 +34,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulator.py
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) demo_output demo_output_quick .pytest_cache

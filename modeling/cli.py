@@ -31,9 +31,9 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from galfm.training.demo import run_demo
 
-    run_demo(out_dir=Path(args.out), data_dir=Path(args.data_dir), seed=args.seed)
+    run_demo(out_dir=Path(args.out), data_dir=Path(args.data_dir), quick=args.quick, seed=args.seed)
     return 0
 
 
@@ -139,9 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="model presets with parameter counts, and the known filter bands")
     info.set_defaults(func=_cmd_info)
 
-    demo = sub.add_parser("demo", help="build a tiny model and embed the bundled real SDSS/DESI spectra")
+    demo = sub.add_parser("demo", help="the main job end to end: simulate, pretrain, fine-tune, evaluate, report, "
+                          "model cards (resumes finished stages)")
     demo.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
-    demo.add_argument("--data-dir", default=str(TESTS_DATA), help="folder with sdss/ and desi/ FITS files")
+    demo.add_argument("--quick", action="store_true", help="few galaxies and steps: a smoke run in a few minutes")
+    demo.add_argument("--data-dir", default=str(TESTS_DATA),
+                      help="real galaxies for the report: folder with sdss/, desi/, legacysurvey/ FITS files")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_cmd_demo)
 

@@ -48,9 +48,14 @@ def find_models(model_dir: str | Path) -> dict[str, tuple[str, Path]]:
 
 
 def load_rows(data_dir: str | Path, split: str, limit: int) -> list[dict]:
+    """The first ``limit`` rows of a split (of train where the folder has only train, e.g. a converted survey)."""
     import datasets
 
-    dataset = datasets.load_dataset(str(data_dir), split=split)
+    splits = datasets.load_dataset(str(data_dir))
+    if split not in splits:
+        logger.warning("%s has no %s split; using train", data_dir, split)
+        split = "train"
+    dataset = splits[split]
     return [dataset[i] for i in range(min(limit, len(dataset)))]
 
 

@@ -72,7 +72,11 @@ def load_task_splits(data_dir: str | Path, task: TaskSpec, splits=("train", "val
         raise ValueError(f"{data_dir}: no train split (found {list(loaded)}); write the folder with `galfm simulate`"
                          " or `galfm convert`")
     missing = [s for s in splits if s not in loaded]
-    if missing:  # e.g. a converted survey, all in train: hold out 10% the same way every time
+    if missing and len(loaded["train"]) < 40:  # too few to hold any out: score on what there is
+        loaded = {"train": loaded["train"], "validation": loaded["train"], "test": loaded["train"]}
+        logger.warning("%s has no %s split and only %d rows: every split is the train split", data_dir,
+                       "/".join(missing), len(loaded["train"]))
+    elif missing:  # e.g. a converted survey, all in train: hold out 10% the same way every time
         held = loaded["train"].train_test_split(test_size=0.1, seed=0)
         halves = held["test"].train_test_split(test_size=0.5, seed=0)
         loaded = {"train": held["train"], "validation": halves["train"], "test": halves["test"]}
@@ -197,6 +201,7 @@ def finetune(args: FinetuneArguments) -> dict:
     np.savez_compressed(output_dir / "test_predictions.npz", object_id=np.asarray(evaluation["test"]["object_id"]),
                         labels=label_ids, **outputs)
     (output_dir / "finetune_args.json").write_text(json.dumps(asdict(args), indent=2, default=list))
+    (output_dir / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     from .plots import plot_task
 
     plot_task(task, *results["test"], output_dir / "predictions.png", label2id=label2id)
