@@ -285,7 +285,8 @@ def _write_report(out: Path, plan: DemoPlan, quick: bool, timings: dict, evaluat
         ("morphology from images", f"accuracy {fmt(morph.get('accuracy'))}"),
         ("image → spectrum retrieval", f"top-1 {fmt(retrieval.get('image_to_spectrum_top_1'))}, top-10 "
          f"{fmt(retrieval.get('image_to_spectrum_top_10'))} (chance {fmt(retrieval.get('chance_top_10'))} for top-10)"),
-        ("spectrum from photometry", f"median |fractional error| {fmt(spectrum['median_abs_fractional_error'])} "
+        ("spectrum from photometry", f"median absolute fractional error "
+         f"{fmt(spectrum['median_abs_fractional_error'])} "
          f"({spectrum['object_id']})"),
     ]
     lines = [
