@@ -97,7 +97,10 @@ def load_task_splits(data_dir: str | Path, task: TaskSpec, splits=("train", "val
         props = record["properties"] or {}
         return task.has_input(record) and any(props.get(f) is not None for f in task.label_fields)
 
-    out = {s: loaded[s].filter(usable, input_columns=columns, desc=f"{task.name}: {s} rows with inputs and labels")
+    # only the columns the task reads: a photometry task never decodes spectra or images
+    keep = ["object_id", *columns]
+    out = {s: loaded[s].select_columns(keep).filter(usable, input_columns=columns,
+                                                    desc=f"{task.name}: {s} rows with inputs and labels")
            for s in splits}
     if len(out[splits[0]]) == 0:
         raise MissingLabelsError(f"{data_dir}: no {splits[0]} galaxy has both the inputs ({', '.join(task.inputs)}) "
@@ -194,6 +197,9 @@ def finetune(args: FinetuneArguments) -> dict:
     # the task travels with the head, so `evaluate_head` and `galfm evaluate` feed it the same inputs
     model.config.galfm_task = {"name": task.name, "inputs": list(task.inputs), "targets": list(task.targets),
                                "band_prefixes": list(task.band_prefixes)}
+    # the base model's auto_map points at classes this folder does not hold; save_pretrained adds the head's own
+    # (AutoModelForImageClassification for morphology) and copies its code
+    model.config.auto_map = {"AutoConfig": "configuration_galfm.GalFMConfig"}
     model.save_pretrained(output_dir / "model")
     processor.save_pretrained(output_dir / "model")
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

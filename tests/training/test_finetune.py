@@ -69,6 +69,21 @@ def test_each_task_trains_scores_and_round_trips(task, survey, base, tmp_path):
         torch.testing.assert_close(a, b)
 
 
+def test_saved_heads_point_only_at_code_they_carry(tmp_path, survey, base):
+    from transformers import AutoModelForImageClassification
+
+    finetune(_args("morphology", survey, base, tmp_path / "morphology"))
+    finetune(_args("photoz", survey, base, tmp_path / "photoz"))
+    morphology = json.loads((tmp_path / "morphology" / "model" / "config.json").read_text())["auto_map"]
+    assert morphology["AutoModelForImageClassification"] == "heads_galfm.GalFMForMorphologyClassification"
+    assert (tmp_path / "morphology" / "model" / "heads_galfm.py").is_file()
+    model = AutoModelForImageClassification.from_pretrained(tmp_path / "morphology" / "model")
+    assert type(model).__name__ == "GalFMForMorphologyClassification"
+    photoz = json.loads((tmp_path / "photoz" / "model" / "config.json").read_text())["auto_map"]
+    for reference in photoz.values():
+        assert (tmp_path / "photoz" / "model" / f"{reference.split('.')[0]}.py").is_file()
+
+
 def test_photoz_sees_only_jpas_bands_and_no_labels(survey):
     spec = get_task("photoz")
     row = load_task_splits(survey, spec)["train"][0]
