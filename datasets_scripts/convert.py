@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from galfm.model_cards import render
+
 from .parquet_shards import ShardWriter
 from .schema import __doc__ as SCHEMA_DOC
 from .schema import validate_record
@@ -47,32 +49,7 @@ def convert_survey(survey: str, data_dir: str | Path, out: str | Path, shard_siz
 
 def _write_card(out: Path, reader, summary: dict) -> None:
     skipped = "".join(f"\n- `{Path(p).name}`: {why}" for p, why in summary["skipped"].items()) or " none"
-    text = f"""---
-pretty_name: galfm records of {reader.name} files
-tags:
-- astronomy
-- galaxies
-configs:
-- config_name: default
-  data_files:
-  - split: train
-    path: data/train-*
----
-
-# {reader.name} as galaxy records
-
-{summary['records']} records from {summary['files'] - len(summary['skipped'])} of {summary['files']} files
-({reader.description}), converted by `galfm convert --survey {reader.name}`. Licence: that of the survey's
-data release; cite the survey.
-
-Files skipped:{skipped}
-
-```python
-from datasets import load_dataset
-ds = load_dataset("path/to/this/folder", split="train")
-```
-
-## Fields
-{SCHEMA_DOC}
-"""
+    text = render("dataset_survey.md", survey=reader.name, records=str(summary["records"]),
+                  read=str(summary["files"] - len(summary["skipped"])), files=str(summary["files"]),
+                  description=reader.description, skipped=skipped, fields=SCHEMA_DOC)
     (out / "README.md").write_text(text)

