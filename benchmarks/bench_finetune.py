@@ -56,9 +56,9 @@ def run(task: str, data: Path, base: Path | None, out: Path, steps: int, **optio
 
 def r_band_mag(data: Path, object_ids: np.ndarray) -> np.ndarray:
     """SDSS-r-like magnitude of test galaxies from their catalogue photometry (decam_r, else jpas_rSDSS)."""
-    import datasets
+    from galfm.datasets_scripts import load_records
 
-    test = datasets.load_dataset(str(data), split="test").select_columns(["object_id", "photometry"])
+    test = load_records(data, split="test").select_columns(["object_id", "photometry"])
     mags = {}
     for row in test:
         phot = row["photometry"] or {}
@@ -89,12 +89,12 @@ def photoz_rows(name: str, out: Path, data: Path, r_limit: float | None = 22.0) 
 
 def sfh_speed(out: Path, data: Path, n: int = 256) -> tuple[float, float | None, str]:
     """(seconds per galaxy for the SFH head incl. tokenization, seconds for one bagpipes fit, what was fitted)."""
-    import datasets
+    from galfm.datasets_scripts import load_records
 
     head = load_head(str(out / "model")).eval()
     processor = GalFMProcessor.from_pretrained(out / "model")
     task = get_task("sfh")
-    rows = list(datasets.load_dataset(str(data), split="test").select(range(n)))
+    rows = list(load_records(data, split="test").select(range(n)))
     collate = GalaxyTaskCollator(processor, task)
     torch.set_num_threads(1)
     started = time.perf_counter()

@@ -143,9 +143,9 @@ def retrieval(model: GalFMForPretraining, processor, records: list[dict]) -> dic
 
 def load_rows(data: Path, split: str, indices=None, limit: int | None = None) -> list[dict]:
     """Rows of a split as records; only the ones asked for are materialised (images make rows large)."""
-    import datasets
+    from galfm.datasets_scripts import load_records
 
-    ds = datasets.load_dataset(str(data), split=split)
+    ds = load_records(data, split=split)
     if indices is None:
         indices = range(min(limit or len(ds), len(ds)))
     return [ds[int(i)] for i in indices]
@@ -182,9 +182,9 @@ def main() -> None:
 
     processor = GalFMProcessor()
     pretrained = GalFMForPretraining.from_pretrained(work / "pretrain" / "model")
-    import datasets
+    from galfm.datasets_scripts import load_records
 
-    n_train = len(datasets.load_dataset(str(data), split="train"))
+    n_train = len(load_records(data, split="train"))
     rng = np.random.default_rng(0)
     picks = rng.choice(n_train, size=max(8, int(args.label_fraction * n_train)), replace=False)
     labelled = load_rows(data, "train", sorted(picks))

@@ -1,5 +1,5 @@
 """Galaxy records -> Hub-ready Parquet shards (``data/{split}-00000-of-000NN.parquet``) with the record's
-``datasets.Features`` embedded, so ``datasets.load_dataset(folder)`` restores them exactly."""
+``datasets.Features`` embedded, so `load_records` (and ``datasets.load_dataset``) restore them exactly."""
 
 from __future__ import annotations
 
@@ -85,3 +85,30 @@ class ShardWriter:
                 path.rename(final)
                 names.append(f"data/{final.name}")
         return sorted(names)
+
+
+def record_files(folder: str | Path) -> dict[str, list[str]]:
+    """{split: absolute paths of ``folder/data/{split}-*.parquet``}, in shard order."""
+    files: dict[str, list[str]] = {}
+    for path in sorted(Path(folder).resolve().glob("data/*.parquet")):
+        files.setdefault(path.name.split("-")[0], []).append(str(path))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no data/*.parquet shards; write the folder with `galfm simulate` or "
+                                "`galfm convert`")
+    return files
+
+
+def load_records(folder: str | Path, split: str | None = None, streaming: bool = False,
+                 cache_dir: str | None = None):
+    """The galaxy records of a shard folder as a `datasets` Dataset (or DatasetDict, or streaming).
+
+    The shards are named by absolute path, so the `datasets` cache is keyed by their paths and modification times.
+    ``load_dataset(folder)`` keys it by the folder's *name* and the card's relative ``data_files`` patterns: two
+    folders both called ``simulated`` share one cache entry and the second silently returns the first's rows.
+    """
+    import datasets
+
+    files = record_files(folder)
+    if split is not None and split not in files:
+        raise ValueError(f"{folder}: no {split!r} split; it has {sorted(files)}")
+    return datasets.load_dataset("parquet", data_files=files, split=split, streaming=streaming, cache_dir=cache_dir)

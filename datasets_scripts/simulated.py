@@ -4,7 +4,7 @@
     builder.download_and_prepare()
     ds = builder.as_dataset(split="train")
 
-For large surveys prefer ``galfm simulate`` (Parquet shards, worker processes) and ``load_dataset(DIR)``.
+For large surveys prefer ``galfm simulate`` (Parquet shards, worker processes) and ``load_records(DIR)``.
 """
 
 from __future__ import annotations

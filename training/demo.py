@@ -125,8 +125,9 @@ def _hub_folders(out: Path, pretrain_run: Path) -> Path:
 @torch.no_grad()
 def _spectrum_plot(base: Path, data: Path, path: Path) -> dict:
     """The DESI spectrum of a test galaxy predicted from its photometry alone, against the simulated one."""
-    import datasets
     import matplotlib
+
+    from galfm.datasets_scripts import load_records
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -135,7 +136,7 @@ def _spectrum_plot(base: Path, data: Path, path: Path) -> dict:
 
     model = GalFMForPretraining.from_pretrained(base).eval()
     processor = GalFMProcessor.from_pretrained(base)
-    test = datasets.load_dataset(str(data), split="test")
+    test = load_records(data, split="test")
     candidates = [test[i] for i in range(min(200, len(test)))]
     candidates = [r for r in candidates if r["spectrum"] and r["photometry"]]
 
@@ -175,8 +176,9 @@ def _spectrum_plot(base: Path, data: Path, path: Path) -> dict:
 @torch.no_grad()
 def _search_gallery(base: Path, data: Path, path: Path, n_index: int, queries: int = 4, k: int = 5) -> None:
     """Image queries against a FAISS index of test spectra: each row a query image and its best matches' images."""
-    import datasets
     import matplotlib
+
+    from galfm.datasets_scripts import load_records
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -185,7 +187,7 @@ def _search_gallery(base: Path, data: Path, path: Path, n_index: int, queries: i
 
     model = GalFMForPretraining.from_pretrained(base).eval()
     processor = GalFMProcessor.from_pretrained(base)
-    test = datasets.load_dataset(str(data), split="test")
+    test = load_records(data, split="test")
     rows = [test[i] for i in range(min(n_index, len(test)))]
     rows = [r for r in rows if r["image"] is not None and r["spectrum"] is not None]
     ids = [r["object_id"] for r in rows]

@@ -49,9 +49,9 @@ def find_models(model_dir: str | Path) -> dict[str, tuple[str, Path]]:
 
 def load_rows(data_dir: str | Path, split: str, limit: int) -> list[dict]:
     """The first ``limit`` rows of a split (of train where the folder has only train, e.g. a converted survey)."""
-    import datasets
+    from galfm.datasets_scripts import load_records
 
-    splits = datasets.load_dataset(str(data_dir))
+    splits = load_records(data_dir)
     if split not in splits:
         logger.warning("%s has no %s split; using train", data_dir, split)
         split = "train"

@@ -65,9 +65,9 @@ class FinetuneArguments:
 
 def load_task_splits(data_dir: str | Path, task: TaskSpec, splits=("train", "validation", "test")) -> dict:
     """The splits of a galaxy-record folder, cut to rows that have the task's input and some label."""
-    import datasets
+    from galfm.datasets_scripts import load_records
 
-    loaded = datasets.load_dataset(str(data_dir))
+    loaded = load_records(data_dir)
     if "train" not in loaded:
         raise ValueError(f"{data_dir}: no train split (found {list(loaded)}); write the folder with `galfm simulate`"
                          " or `galfm convert`")

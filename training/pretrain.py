@@ -75,11 +75,12 @@ class PretrainConfig:
 def galaxy_batches(data_dir: str | Path, config: PretrainConfig, processor: GalFMProcessor, rank: int,
                    world_size: int, epoch: int, skip: int = 0):
     """Endless tokenized batches of this rank's share of the shards; ``skip`` examples already seen."""
-    import datasets
     from datasets.distributed import split_dataset_by_node
 
+    from galfm.datasets_scripts import load_records
+
     while True:
-        stream = datasets.load_dataset(str(data_dir), split="train", streaming=True)
+        stream = load_records(data_dir, split="train", streaming=True)
         stream = split_dataset_by_node(stream, rank=rank, world_size=world_size)
         stream = stream.shuffle(seed=config.seed + epoch, buffer_size=config.shuffle_buffer)
         if skip:
