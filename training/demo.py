@@ -39,7 +39,7 @@ class DemoPlan:
         if quick:
             return cls(galaxies=400, pretrain_steps=20, pretrain_minutes=1.0, finetune_steps=15, eval_samples=40,
                        batch_size=16)
-        return cls(galaxies=8000, pretrain_steps=2000, pretrain_minutes=6.0, finetune_steps=400, eval_samples=500)
+        return cls(galaxies=8000, pretrain_steps=2000, pretrain_minutes=5.0, finetune_steps=300, eval_samples=400)
 
 
 class Stage:
