@@ -181,6 +181,8 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="pretrained galfm model folder")
     parser.add_argument("--work", default="bench_finetune_work")
     parser.add_argument("--steps", type=int, default=1500, help="Trainer steps per head")
+    parser.add_argument("--photoz-steps", type=int, default=None, help="Trainer steps of the photo-z heads "
+                        "(default: --steps)")
     parser.add_argument("--few-label-steps", type=int, default=600)
     parser.add_argument("--observed-n", type=int, default=6000, help="observed-like galaxies simulated")
     parser.add_argument("--adapt-minutes", type=float, default=5.0, help="continued pretraining budget")
@@ -195,10 +197,11 @@ def main() -> None:
     timings = {}
 
     # 1. heads
-    photoz = run("photoz", data, base, work / "photoz_jpas", args.steps, **common)
+    photoz_steps = args.photoz_steps or args.steps
+    photoz = run("photoz", data, base, work / "photoz_jpas", photoz_steps, **common)
     lines += photoz_rows("photo-z from J-PAS photometry", work / "photoz_jpas", data)
     lines += photoz_rows("photo-z from J-PAS photometry", work / "photoz_jpas", data, r_limit=None)
-    run("photoz", data, base, work / "photoz_images", args.steps, inputs=("image",), band_prefixes=(), **common)
+    run("photoz", data, base, work / "photoz_images", photoz_steps, inputs=("image",), band_prefixes=(), **common)
     lines += photoz_rows("photo-z from grz images", work / "photoz_images", data, r_limit=None)
     mass = run("properties", data, base, work / "mass_spectra", args.steps, inputs=("spectrum",),
                targets=("log_mstar", "log_ssfr", "log_z", "age_mw"), **common)
@@ -258,7 +261,7 @@ def main() -> None:
                                           init_from=str(base), max_steps=100000, warmup_steps=10,
                                           learning_rate=3e-4, time_limit_minutes=args.adapt_minutes)
         pretrain(config, observed, adapted, progress=False)
-    adapted_photoz = run("photoz", data, adapted / "model", work / "photoz_jpas_adapted", args.steps, **common)
+    adapted_photoz = run("photoz", data, adapted / "model", work / "photoz_jpas_adapted", photoz_steps, **common)
     for name, head_dir, clean in (("before", work / "photoz_jpas", photoz),
                                   ("after", work / "photoz_jpas_adapted", adapted_photoz)):
         obs = observed_photoz(head_dir)
@@ -273,7 +276,7 @@ def main() -> None:
     (work / "timings.json").write_text(json.dumps(timings, indent=1))
     if args.record:
         heading = (f"Command: `python benchmarks/bench_finetune.py --data {args.data} --base {args.base} --steps "
-                   f"{args.steps} --few-label-steps {args.few_label_steps} --observed-n {args.observed_n} "
+                   f"{args.steps} --photoz-steps {photoz_steps} --few-label-steps {args.few_label_steps} --observed-n {args.observed_n} "
                    f"--adapt-minutes {args.adapt_minutes} --record` (tiny preset; Trainer, batch 32, 2 CPU threads; "
                    "test split, 1000 galaxies unless stated)")
         record("bench_finetune", heading, table)
