@@ -276,7 +276,8 @@ def main() -> None:
     (work / "timings.json").write_text(json.dumps(timings, indent=1))
     if args.record:
         heading = (f"Command: `python benchmarks/bench_finetune.py --data {args.data} --base {args.base} --steps "
-                   f"{args.steps} --photoz-steps {photoz_steps} --few-label-steps {args.few_label_steps} --observed-n {args.observed_n} "
+                   f"{args.steps} --photoz-steps {photoz_steps} --few-label-steps {args.few_label_steps} "
+                   f"--observed-n {args.observed_n} "
                    f"--adapt-minutes {args.adapt_minutes} --record` (tiny preset; Trainer, batch 32, 2 CPU threads; "
                    "test split, 1000 galaxies unless stated)")
         record("bench_finetune", heading, table)
