@@ -3,8 +3,8 @@
 The encoder is a set model: no token carries an index position. Spectral patches, photometric bands and
 image patches are placed by physical coordinates (observed wavelength and width, sky offset), so the order
 of bands or patches cannot change the embedding, and a filter set the model never saw is just new points on
-the same wavelength axis. A learned galaxy token (first in the sequence) becomes ``pooler_output``: one
-embedding per galaxy.
+the same wavelength axis. A learned galaxy token leads the sequence; ``pooler_output``, one embedding per
+galaxy, is the mean state of all tokens (``config.pooling="mean"``) or the galaxy token's (``"galaxy_token"``).
 """
 
 from __future__ import annotations
