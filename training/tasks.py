@@ -66,9 +66,8 @@ class TaskSpec:
         photometry = out.get("photometry")
         if photometry is not None and self.band_prefixes:
             keep = [i for i, b in enumerate(photometry["band"]) if str(b).startswith(self.band_prefixes)]
-            out["photometry"] = None if not keep else {
-                k: [photometry[k][i] for i in keep] for k in ("band", "flux", "flux_ivar") if photometry.get(k)
-                is not None}
+            fields = [k for k in ("band", "flux", "flux_ivar", "flux_sigma") if photometry.get(k) is not None]
+            out["photometry"] = {k: [photometry[k][i] for i in keep] for k in fields} if keep else None
         out["properties"] = None
         return out
 
