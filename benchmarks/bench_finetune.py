@@ -275,7 +275,8 @@ def main() -> None:
                    f"--observed-n {args.observed_n} "
                    f"--adapt-minutes {args.adapt_minutes} --record` (tiny preset; Trainer, batch 32, 2 CPU threads; "
                    "test split, 1000 galaxies unless stated)")
-        record("bench_finetune", heading, table)
+        record("bench_finetune", "Downstream heads (`python benchmarks/bench_finetune.py --record`)",
+               f"{heading}\n\n{table}\n")
 
 
 if __name__ == "__main__":
