@@ -273,7 +273,8 @@ def main() -> None:
         heading = (f"Command: `python benchmarks/bench_finetune.py --data {args.data} --base {args.base} --steps "
                    f"{args.steps} --photoz-steps {photoz_steps} --few-label-steps {args.few_label_steps} "
                    f"--observed-n {args.observed_n} "
-                   f"--adapt-minutes {args.adapt_minutes} --record` (tiny preset; Trainer, batch 32, 2 CPU threads; "
+                   f"--adapt-minutes {args.adapt_minutes}{' --skip-bagpipes' if args.skip_bagpipes else ''} --record` "
+                   "(tiny preset; Trainer, batch 32, 2 CPU threads; "
                    "test split, 1000 galaxies unless stated)")
         record("bench_finetune", "Downstream heads (`python benchmarks/bench_finetune.py --record`)",
                f"{heading}\n\n{table}\n")
