@@ -27,7 +27,7 @@ from transformers.activations import ACT2FN
 from transformers.utils import ModelOutput
 
 from .configuration_galfm import GalFMConfig
-from .modeling_galfm import GalFMModel, GalFMPreTrainedModel
+from .modeling_galfm import GalFMModel, GalFMPreTrainedModel, masked_mean
 from .properties_galfm import NUM_SFH_BINS, PROPERTIES, SCALAR_PROPERTY_KEYS
 
 _LOG_VAR_RANGE = (-14.0, 6.0)
@@ -81,9 +81,7 @@ class GalFMPooler(nn.Module):
     """(galaxy token, masked mean of all token states) -> one (B, 2 * hidden) summary per galaxy."""
 
     def forward(self, last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        weights = attention_mask.to(last_hidden_state.dtype)[..., None]
-        mean = (last_hidden_state * weights).sum(1) / weights.sum(1).clamp_min(1.0)
-        return torch.cat([last_hidden_state[:, 0], mean], dim=-1)
+        return torch.cat([last_hidden_state[:, 0], masked_mean(last_hidden_state, attention_mask)], dim=-1)
 
 
 class GalFMHeadMLP(nn.Module):

@@ -295,6 +295,12 @@ class GalFMPreTrainedModel(PreTrainedModel):
             nn.init.trunc_normal_(module.galaxy_token, mean=0.0, std=self.config.initializer_range)
 
 
+def masked_mean(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the real tokens (attention_mask 1) of (B, T, d) states -> (B, d)."""
+    weights = attention_mask.to(hidden_states.dtype)[..., None]
+    return (hidden_states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
 def _batch_size(inputs: dict) -> int:
     present = [inputs.get(k) for k in ("spectrum_values", "spectrum_norm", "photometry_values", "image_values",
                                        "property_values") if inputs.get(k) is not None]
@@ -344,8 +350,7 @@ class GalFMModel(GalFMPreTrainedModel):
         the first step, so contrastive training and probes start from informative embeddings."""
         if self.config.pooling == "galaxy_token":
             return hidden_states[:, 0]
-        weights = attention_mask.to(hidden_states.dtype)[..., None]
-        return (hidden_states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        return masked_mean(hidden_states, attention_mask)
 
     def forward(
         self,

@@ -22,24 +22,25 @@ import torch
 from galfm import GalaxyIndex, GalFMConfig, GalFMForPretraining, GalFMProcessor, embed_galaxies
 from galfm.heads_galfm import HEAD_CLASSES
 
-from .finetune import MissingLabelsError, evaluate_head
+from .finetune import MissingLabelsError, evaluate_head, task_of
 from .metrics import load_metric
 from .plots import plot_task
 
 logger = logging.getLogger("galfm.evaluate")
 
 
-def find_models(model_dir: str | Path) -> dict[str, tuple[str, Path]]:
-    """{name: (architecture, folder)} of the galfm models in ``model_dir`` or its direct subfolders."""
+def find_models(model_dir: str | Path) -> dict[str, tuple[str, Path, GalFMConfig]]:
+    """{name: (architecture, folder, config)} of the galfm models in ``model_dir`` or its direct subfolders."""
     model_dir = Path(model_dir)
     candidates = [model_dir] + sorted(p for p in model_dir.iterdir() if p.is_dir()) if model_dir.is_dir() else []
     found = {}
     for folder in candidates:
         for inner in (folder, folder / "model"):
             if (inner / "config.json").is_file():
-                architecture = (GalFMConfig.from_pretrained(inner).architectures or [""])[0]
+                config = GalFMConfig.from_pretrained(inner)
+                architecture = (config.architectures or [""])[0]
                 if architecture in HEAD_CLASSES or architecture == "GalFMForPretraining":
-                    found[folder.name if folder != model_dir else model_dir.name] = (architecture, inner)
+                    found[folder.name if folder != model_dir else model_dir.name] = (architecture, inner, config)
                 break
     if not found:
         raise FileNotFoundError(f"{model_dir}: no galfm head or pretrained model (config.json with a galfm "
@@ -137,7 +138,7 @@ def evaluate_models(model_dir: str | Path, data_dir: str | Path, out_dir: str | 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"data": str(data_dir), "split": split, "tasks": {}, "skipped": {}, "plots": {}}
-    for name, (architecture, folder) in find_models(model_dir).items():
+    for name, (architecture, folder, config) in find_models(model_dir).items():
         if architecture == "GalFMForPretraining":
             model = GalFMForPretraining.from_pretrained(folder).eval()
             processor = GalFMProcessor.from_pretrained(folder)
@@ -163,13 +164,7 @@ def evaluate_models(model_dir: str | Path, data_dir: str | Path, out_dir: str | 
             logger.warning("skipping %s: %s", name, err)
             continue
         results["tasks"][name] = metrics
-        from galfm import load_head
-
-        from .finetune import task_of
-
-        head = load_head(str(folder))
-        plot_task(task_of(head), outputs, labels, out_dir / f"{name}.png",
-                  label2id=dict(head.config.label2id or {}))
+        plot_task(task_of(config), outputs, labels, out_dir / f"{name}.png", label2id=dict(config.label2id or {}))
         results["plots"][name] = f"{name}.png"
     (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     (out_dir / "evaluation.md").write_text(markdown_report(results))

@@ -215,11 +215,12 @@ def finetune(args: FinetuneArguments) -> dict:
 
 
 def task_of(head) -> TaskSpec:
-    """The task a saved head was fine-tuned for (``config.galfm_task``, written by `finetune`)."""
-    saved = getattr(head.config, "galfm_task", None)
+    """The task a saved head (or its config) was fine-tuned for (``config.galfm_task``, written by `finetune`)."""
+    config = getattr(head, "config", head)
+    saved = getattr(config, "galfm_task", None)
     if not saved:
-        raise ValueError(f"{type(head).__name__} has no config.galfm_task: it was not saved by galfm finetune; "
-                         "give the task explicitly")
+        raise ValueError(f"{(config.architectures or ['this model'])[0]} has no config.galfm_task: it was not saved "
+                         "by galfm finetune; give the task explicitly")
     return get_task(saved["name"]).with_options(saved["inputs"], saved["targets"] or None, saved["band_prefixes"])
 
 
@@ -231,7 +232,7 @@ def evaluate_head(model_dir: str | Path, data_dir: str | Path, split: str = "tes
 
     head = load_head(str(model_dir)).eval()
     task = task_of(head)
-    dataset = load_task_splits(data_dir, task)[split]
+    dataset = load_task_splits(data_dir, task, splits=(split,))[split]
     if max_samples is not None:
         dataset = dataset.select(range(min(max_samples, len(dataset))))
     collate = GalaxyTaskCollator(GalFMProcessor.from_pretrained(model_dir), task, dict(head.config.label2id or {})
