@@ -59,6 +59,7 @@ class FinetuneArguments:
     label_fraction: float = 1.0
     freeze_encoder: bool = False
     max_eval_samples: int | None = 2000
+    num_workers: int = 0  # dataloader processes that tokenize batches (worth it on a GPU)
     seed: int = 0
     progress: bool = True
 
@@ -169,7 +170,7 @@ def finetune(args: FinetuneArguments) -> dict:
         weight_decay=args.weight_decay, warmup_steps=round(args.warmup_ratio * args.max_steps),
         lr_scheduler_type="cosine", logging_steps=max(1, args.max_steps // 20), eval_strategy="no",
         save_strategy="no", report_to=[], remove_unused_columns=False, label_names=["labels"], seed=args.seed,
-        use_cpu=not on_gpu, bf16=on_gpu, dataloader_num_workers=0, disable_tqdm=not args.progress,
+        use_cpu=not on_gpu, bf16=on_gpu, dataloader_num_workers=args.num_workers, disable_tqdm=not args.progress,
     )
     optimizer = None
     if not args.freeze_encoder and args.encoder_learning_rate_scale != 1.0:
@@ -265,6 +266,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--targets", help="comma-separated properties (photoz/properties/posterior)")
     parser.add_argument("--bands", help="comma-separated band-name prefixes to keep, e.g. jpas_ or decam_ ('all')")
     parser.add_argument("--max-eval-samples", type=int, default=2000)
+    parser.add_argument("--num-workers", type=int, default=0, help="dataloader processes tokenizing batches")
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -279,7 +281,7 @@ def arguments_from(ns: argparse.Namespace) -> FinetuneArguments:
         preset=ns.preset, inputs=listed(ns.inputs), targets=listed(ns.targets),
         band_prefixes=() if bands == ("all",) else bands, max_steps=ns.max_steps, batch_size=ns.batch_size,
         learning_rate=ns.learning_rate, label_fraction=ns.label_fraction, freeze_encoder=ns.freeze_encoder,
-        max_eval_samples=ns.max_eval_samples, seed=ns.seed)
+        max_eval_samples=ns.max_eval_samples, num_workers=ns.num_workers, seed=ns.seed)
 
 
 def main(argv: list[str] | None = None) -> None:
