@@ -135,6 +135,7 @@ def main() -> None:
     from galfm.datasets_scripts import load_records
 
     rows = list(load_records(args.rows, split="train"))
+    print(f"{len(rows)} galaxies loaded", flush=True)
     processor = GalFMProcessor()
     start = time.perf_counter()
     processor(rows, return_tensors="pt")
@@ -151,6 +152,8 @@ def main() -> None:
                          f"{r['tflop_per_step']:.3f} | {r['tflop_per_s']:.1f} | {100 * r['mfu']:.1f}% | "
                          f"{r['max_memory_gib']:.1f} |")
             print(lines[-1], flush=True)
+            if args.out:
+                Path(args.out).write_text("\n".join(lines) + "\n")
             torch.cuda.empty_cache()
     lines += ["", f"Tokenization (GalFMProcessor, numpy, one CPU process): {tokenizer_rate:.0f} galaxies/s with every "
               "modality.", "", "| the real loop (`galfm.training.pretrain`, Accelerate bf16, tokenizing in the loop) "
@@ -159,6 +162,8 @@ def main() -> None:
         summary = loop_throughput(preset, Path(args.rows), work, 64, 40)
         lines.append(f"| {preset}, batch 64 | {summary['steps']} | {summary['mean_tokens_per_s']:.3g} |")
         print(lines[-1], flush=True)
+        if args.out:
+            Path(args.out).write_text("\n".join(lines) + "\n")
     if not args.skip_photoz:
         metrics, rows_md = photoz_long(Path(args.phot), Path(args.base), work, args.photoz_steps, args.photoz_batch,
                                        args.workers)
