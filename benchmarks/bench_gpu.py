@@ -87,16 +87,18 @@ def loop_throughput(preset: str, rows_dir: Path, out: Path, batch_size: int, ste
     return history
 
 
-def photoz_long(phot: Path, base: Path, out: Path, steps: int, batch_size: int, workers: int) -> tuple[dict, list]:
+def photoz_long(phot: Path, base: Path, out: Path, steps: int, batch_size: int, workers: int,
+                minutes: float | None) -> tuple[dict, list]:
     from bench_finetune import photoz_rows
 
     from galfm.training.finetune import FinetuneArguments, finetune
 
     run_dir = out / "photoz_gpu"
-    args = FinetuneArguments(task="photoz", data=str(phot), output_dir=str(run_dir), base=str(base),
+    args = FinetuneArguments(task="photoz", data=str(phot), output_dir=str(run_dir),
+                             base=None if base is None else str(base), from_scratch=base is None,
                              max_steps=steps, batch_size=batch_size, learning_rate=1e-3,
                              encoder_learning_rate_scale=0.3, max_eval_samples=1000, num_workers=workers,
-                             progress=False)
+                             time_limit_minutes=minutes, progress=False)
     started = time.perf_counter()
     metrics = finetune(args)
     metrics["wall_s"] = time.perf_counter() - started
@@ -105,33 +107,9 @@ def photoz_long(phot: Path, base: Path, out: Path, steps: int, batch_size: int, 
     return metrics, rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", help="galaxy folder with every modality (train split), for throughput")
-    parser.add_argument("--phot", help="the embedded default survey (photometry is enough), for photo-z")
-    parser.add_argument("--base", help="pretrained tiny model folder, the photo-z head's encoder")
-    parser.add_argument("--work", default="bench_gpu_work")
-    parser.add_argument("--photoz-steps", type=int, default=20000)
-    parser.add_argument("--photoz-batch", type=int, default=256)
-    parser.add_argument("--workers", type=int, default=8, help="dataloader workers (tokenization)")
-    parser.add_argument("--skip-photoz", action="store_true")
-    parser.add_argument("--out", default=None, help="write the markdown table here")
-    parser.add_argument("--record-from", default=None, help="record a table written by --out into RESULTS.md")
-    args = parser.parse_args()
-    if args.record_from:
-        record("bench_gpu", "GPU: pretraining throughput and long photo-z (`python benchmarks/bench_gpu.py`)",
-               Path(args.record_from).read_text())
-        return
-    if not torch.cuda.is_available():
-        raise SystemExit("bench_gpu.py needs a CUDA GPU")
-    torch.backends.cuda.matmul.allow_tf32 = True
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    name = torch.cuda.get_device_name()
-    lines = [f"Device: {name}, torch {torch.__version__}; bf16 autocast; dense bf16 peak taken as "
-             f"{(peak_flops(name) or float('nan')) / 1e12:.0f} TFLOP/s. Command: `python benchmarks/bench_gpu.py "
-             f"{' '.join(sys.argv[1:])}`", ""]
-
+def throughput(args: argparse.Namespace, work: Path) -> list[str]:
+    """Sections 1 and 2: model-only steps on the GPU, then the real loop."""
+    lines: list[str] = []
     from galfm.datasets_scripts import load_records
 
     rows = list(load_records(args.rows, split="train"))
@@ -142,11 +120,9 @@ def main() -> None:
     tokenizer_rate = len(rows) / (time.perf_counter() - start)
     lines += ["| preset | parameters | batch | tokens/galaxy | step (ms) | galaxies/s | tokens/s | TFLOP/step | "
               "TFLOP/s | MFU | peak memory (GiB) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    results = {}
     for preset, sizes in (("tiny", (64, 256)), ("base", (64, 256))):
         for batch_size in sizes:
             r = step_throughput(preset, device_batch(processor, rows, batch_size))
-            results[f"{preset}_{batch_size}"] = r
             lines.append(f"| {preset} | {r['parameters'] / 1e6:.2f}M | {r['batch']} | {r['tokens_per_galaxy']:.0f} | "
                          f"{r['step_ms']:.1f} | {r['galaxies_per_s']:.0f} | {r['tokens_per_s']:.3g} | "
                          f"{r['tflop_per_step']:.3f} | {r['tflop_per_s']:.1f} | {100 * r['mfu']:.1f}% | "
@@ -164,16 +140,52 @@ def main() -> None:
         print(lines[-1], flush=True)
         if args.out:
             Path(args.out).write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", help="galaxy folder with every modality (train split), for throughput")
+    parser.add_argument("--phot", help="the embedded default survey (photometry is enough), for photo-z")
+    parser.add_argument("--base", help="pretrained tiny model folder, the photo-z head's encoder")
+    parser.add_argument("--work", default="bench_gpu_work")
+    parser.add_argument("--photoz-steps", type=int, default=20000)
+    parser.add_argument("--photoz-batch", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=8, help="dataloader workers (tokenization)")
+    parser.add_argument("--photoz-minutes", type=float, default=None, help="training time limit of the photo-z run")
+    parser.add_argument("--skip-photoz", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--out", default=None, help="write the markdown table here")
+    parser.add_argument("--record-from", default=None, help="record a table written by --out into RESULTS.md")
+    args = parser.parse_args()
+    if args.record_from:
+        record("bench_gpu", "GPU: pretraining throughput and long photo-z (`python benchmarks/bench_gpu.py`)",
+               Path(args.record_from).read_text())
+        return
+    if not torch.cuda.is_available():
+        raise SystemExit("bench_gpu.py needs a CUDA GPU")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    name = torch.cuda.get_device_name()
+    lines = [f"Device: {name}, torch {torch.__version__}; bf16 autocast; dense bf16 peak taken as "
+             f"{(peak_flops(name) or float('nan')) / 1e12:.0f} TFLOP/s. Command: `python benchmarks/bench_gpu.py "
+             f"{' '.join(sys.argv[1:])}`", ""]
+
+    if not args.skip_throughput:
+        lines += throughput(args, work)
     if not args.skip_photoz:
-        metrics, rows_md = photoz_long(Path(args.phot), Path(args.base), work, args.photoz_steps, args.photoz_batch,
-                                       args.workers)
-        lines += ["", f"Photo-z from J-PAS photometry, `galfm finetune --task photoz` on the GPU from the pretrained "
-                  f"tiny model: {args.photoz_steps} Trainer steps of {args.photoz_batch} galaxies, learning rate "
-                  f"1e-3 (encoder 0.3x), {metrics['wall_s'] / 60:.1f} min; test split.", "",
+        base = Path(args.base) if args.base else None
+        metrics, rows_md = photoz_long(Path(args.phot), base, work, args.photoz_steps, args.photoz_batch,
+                                       args.workers, args.photoz_minutes)
+        start = "the pretrained tiny model" if base else "scratch (tiny preset, encoder at the full learning rate)"
+        lines += ["", f"Photo-z from J-PAS photometry, `galfm finetune --task photoz` on the GPU from {start}: "
+                  f"{metrics['steps']} of {args.photoz_steps} scheduled Trainer steps of {args.photoz_batch} "
+                  f"galaxies, learning rate 1e-3{' (encoder 0.3x)' if base else ''}, "
+                  f"{metrics['wall_s'] / 60:.1f} min; test split.", "",
                   "| measure | result |", "|---|---|", *rows_md]
     table = "\n".join(lines) + "\n"
     print(table)
-    (work / "results.json").write_text(json.dumps(results, indent=1))
     if args.out:
         Path(args.out).write_text(table)
 

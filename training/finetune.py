@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import TrainerCallback
 
 from galfm import GalFMConfig, GalFMProcessor
 
@@ -60,8 +62,24 @@ class FinetuneArguments:
     freeze_encoder: bool = False
     max_eval_samples: int | None = 2000
     num_workers: int = 0  # dataloader processes that tokenize batches (worth it on a GPU)
+    time_limit_minutes: float | None = None  # stop training when exceeded (a fixed compute budget)
     seed: int = 0
     progress: bool = True
+
+
+class TimeBudget(TrainerCallback):
+    """Ends training once ``minutes`` of wall time have passed (the learning-rate schedule is cut short)."""
+
+    def __init__(self, minutes: float):
+        self.seconds, self.started = 60 * minutes, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.perf_counter() - self.started > self.seconds:
+            logger.warning("time limit reached after step %d of %d", state.global_step, state.max_steps)
+            control.should_training_stop = True
 
 
 def load_task_splits(data_dir: str | Path, task: TaskSpec, splits=("train", "validation", "test")) -> dict:
@@ -182,11 +200,12 @@ def finetune(args: FinetuneArguments) -> dict:
         optimizer = torch.optim.AdamW([{"params": encoder, "lr": args.learning_rate * scale},
                                        {"params": head, "lr": args.learning_rate}], weight_decay=args.weight_decay)
     trainer = Trainer(model=model, args=training_args, train_dataset=train, data_collator=collator,
-                      compute_metrics=compute_metrics, optimizers=(optimizer, None))
+                      compute_metrics=compute_metrics, optimizers=(optimizer, None),
+                      callbacks=[TimeBudget(args.time_limit_minutes)] if args.time_limit_minutes else None)
     trainer.train()
     metrics = {"task": task.name, "inputs": list(task.inputs), "targets": list(task.targets),
                "band_prefixes": list(task.band_prefixes), "train_galaxies": len(train),
-               "label_fraction": args.label_fraction, "steps": args.max_steps,
+               "label_fraction": args.label_fraction, "steps": trainer.state.global_step,
                "base": None if args.from_scratch else args.base, "freeze_encoder": args.freeze_encoder}
     results = {}
     for split, dataset in evaluation.items():
@@ -267,6 +286,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--bands", help="comma-separated band-name prefixes to keep, e.g. jpas_ or decam_ ('all')")
     parser.add_argument("--max-eval-samples", type=int, default=2000)
     parser.add_argument("--num-workers", type=int, default=0, help="dataloader processes tokenizing batches")
+    parser.add_argument("--time-limit-minutes", type=float, default=None, help="stop training after this long")
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -281,7 +301,8 @@ def arguments_from(ns: argparse.Namespace) -> FinetuneArguments:
         preset=ns.preset, inputs=listed(ns.inputs), targets=listed(ns.targets),
         band_prefixes=() if bands == ("all",) else bands, max_steps=ns.max_steps, batch_size=ns.batch_size,
         learning_rate=ns.learning_rate, label_fraction=ns.label_fraction, freeze_encoder=ns.freeze_encoder,
-        max_eval_samples=ns.max_eval_samples, num_workers=ns.num_workers, seed=ns.seed)
+        max_eval_samples=ns.max_eval_samples, num_workers=ns.num_workers,
+        time_limit_minutes=ns.time_limit_minutes, seed=ns.seed)
 
 
 def main(argv: list[str] | None = None) -> None:
