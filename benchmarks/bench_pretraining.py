@@ -5,8 +5,10 @@
 1. simulates the default survey (desi, jpas, galex, legacysurvey; skipped if --data is given),
 2. pretrains the ``tiny`` preset for a fixed CPU budget (all three objectives, no labels),
 3. on the test split: a linear probe (ridge) on frozen embeddings fitted with 1% of the training labels, against
-   the same architecture (GalFMModel tiny + linear head) trained from scratch on the same 1% (probe features: the
-   galaxy token and the mean of the token states; ridge penalty by 5-fold CV on the labelled galaxies):
+   the same architecture (GalFMModel tiny + linear head) trained from scratch on the same 1%. Two probes: on the
+   mean token state of every layer (embeddings included: a layer-wise probe, as is usual for frozen transformers)
+   and on the last layer alone (galaxy token + mean token state); ridge penalty by 5-fold CV on the labelled
+   galaxies:
    photo-z from J-PAS photometry alone (sigma_NMAD, outlier fraction) and log M* from the spectrum alone (R^2);
 4. cross-modal retrieval: image-only and spectrum-only embeddings of the test galaxies find each other
    (top-1 / top-10 accuracy against chance),
@@ -26,6 +28,7 @@ import torch
 
 from galfm import GalFMConfig, GalFMForPretraining, GalFMModel, GalFMProcessor
 from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
+from galfm.modeling_galfm import masked_mean
 from galfm.training.pretrain import PretrainConfig, pretrain
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -57,16 +60,19 @@ def only(record: dict, modality: str) -> dict:
 
 @torch.no_grad()
 def embed(model: GalFMModel, processor: GalFMProcessor, records: list[dict], modality: str,
-          batch: int = 64) -> np.ndarray:
+          batch: int = 64) -> dict[str, np.ndarray]:
+    """Frozen features of each galaxy: ``last`` = galaxy token + mean token state of the last layer (what the heads
+    read); ``layers`` = the mean token state of every layer, embeddings included (a layer-wise linear probe)."""
     model.eval()
-    out = []
+    out = {"last": [], "layers": []}
     for i in range(0, len(records), batch):
         inputs = processor([only(r, modality) for r in records[i:i + batch]], return_tensors="pt")
-        output = model(**inputs)
-        tokens = (output.attention_mask * (output.token_type_ids != 0)).unsqueeze(-1).float()
-        mean = (output.last_hidden_state * tokens).sum(1) / tokens.sum(1).clamp_min(1)
-        out.append(torch.cat([output.pooler_output, mean], dim=-1).float().numpy())  # galaxy token + token mean
-    return np.concatenate(out)
+        output = model(**inputs, output_hidden_states=True)
+        mask = output.attention_mask
+        out["last"].append(torch.cat([output.last_hidden_state[:, 0], masked_mean(output.last_hidden_state, mask)],
+                                     dim=-1).float().numpy())
+        out["layers"].append(torch.cat([masked_mean(h, mask) for h in output.hidden_states], -1).float().numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def _ridge_fit_predict(x_train, y_train, x_test, alpha: float) -> np.ndarray:
@@ -76,7 +82,7 @@ def _ridge_fit_predict(x_train, y_train, x_test, alpha: float) -> np.ndarray:
     return np.c_[(x_test - mu) / sd, np.ones(len(x_test))] @ w
 
 
-def ridge(x_train, y_train, x_test, alphas=(0.1, 1.0, 10.0, 100.0, 1000.0)) -> np.ndarray:
+def ridge(x_train, y_train, x_test, alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> np.ndarray:
     """Ridge regression, the penalty chosen by 5-fold cross-validation on the labelled galaxies only."""
     folds = np.array_split(np.random.default_rng(0).permutation(len(x_train)), 5)
     def cv_error(alpha):
@@ -193,15 +199,16 @@ def main() -> None:
     for task, (modality, key) in TASKS.items():
         y_train = np.array([r["properties"][key] for r in labelled])
         y_test = np.array([r["properties"][key] for r in test])
-        probe = ridge(embed(pretrained.galfm, processor, labelled, modality), y_train,
-                      embed(pretrained.galfm, processor, test, modality))
+        features_train = embed(pretrained.galfm, processor, labelled, modality)
+        features_test = embed(pretrained.galfm, processor, test, modality)
+        probes = {k: ridge(features_train[k], y_train, features_test[k]) for k in ("layers", "last")}
         baseline = scratch(processor, labelled, y_train, test, modality)
         if key == "redshift":
-            (s_p, o_p), (s_s, o_s) = sigma_nmad(y_test, probe), sigma_nmad(y_test, baseline)
-            rows.append(f"| {task} | sigma_NMAD {s_p:.4f}, outliers {o_p:.1%} | sigma_NMAD {s_s:.4f}, "
-                        f"outliers {o_s:.1%} |")
+            cells = [sigma_nmad(y_test, p) for p in (probes["layers"], probes["last"], baseline)]
+            rows.append(f"| {task} | " + " | ".join(f"σ_NMAD {s:.4f}, outliers {o:.1%}" for s, o in cells) + " |")
         else:
-            rows.append(f"| {task} | R² {r2(y_test, probe):.3f} | R² {r2(y_test, baseline):.3f} |")
+            rows.append(f"| {task} | " + " | ".join(f"R² {r2(y_test, p):.3f}" for p in
+                                                   (probes["layers"], probes["last"], baseline)) + " |")
     ret = retrieval(pretrained, processor, test)
     command = "python benchmarks/bench_pretraining.py " + " ".join(sys.argv[1:])
     origin = " (evaluating the pretraining run already in --work)" if args.evaluate_only else ""
@@ -209,7 +216,8 @@ def main() -> None:
              f"(2 CPU threads; tiny preset; {summary['steps']} steps of 16 galaxies in "
              f"a {args.minutes:g}-min budget, {summary['mean_tokens_per_s']:.0f} tokens/s; "
              f"{len(labelled)} labelled galaxies = {args.label_fraction:.0%} of train; {len(test)} test galaxies)\n\n"
-             "| task | linear probe on pretrained embeddings | same architecture from scratch |\n|---|---|---|\n"
+             "| task | linear probe, every layer's mean state | linear probe, last layer (galaxy token + mean) | "
+             "same architecture from scratch |\n|---|---|---|---|\n"
              + "\n".join(rows) + "\n\n| retrieval (test) | accuracy |\n|---|---|\n"
              + "".join(f"| {k} | {v:.3f} |\n" for k, v in ret.items()))
     if "simulate" in timings:

@@ -104,6 +104,14 @@ def test_label_fraction_and_frozen_encoder(survey, base, tmp_path):
         torch.testing.assert_close(head.galfm.state_dict()[name], value)
 
 
+def test_time_limit_ends_training_and_records_the_steps_taken(survey, base, tmp_path):
+    # batches tokenized in a dataloader worker process, as on a GPU
+    metrics = finetune(_args("photoz", survey, base, tmp_path, max_steps=50, time_limit_minutes=1e-6, num_workers=1))
+    assert metrics["steps"] == 1  # the budget was spent after the first step
+    assert json.loads((tmp_path / "metrics.json").read_text())["steps"] == 1
+    assert np.isfinite(metrics["test_redshift/sigma_nmad"])
+
+
 def test_bad_task_and_missing_labels_are_named(survey, base, tmp_path):
     with pytest.raises(ValueError, match="unknown task 'redshift'"):
         finetune(_args("redshift", survey, base, tmp_path))
