@@ -75,6 +75,14 @@ def embed(model: GalFMModel, processor: GalFMProcessor, records: list[dict], mod
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def spread(values: np.ndarray, fmt: str) -> str:
+    """mean ± standard deviation over runs (the value alone for one run)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(values.mean(), fmt)} ± {format(values.std(ddof=1), fmt)}"
+
+
 def _ridge_fit_predict(x_train, y_train, x_test, alpha: float) -> np.ndarray:
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
     a = np.c_[(x_train - mu) / sd, np.ones(len(x_train))]
@@ -165,6 +173,7 @@ def main() -> None:
     parser.add_argument("--work", default="bench_pretraining_work", help="folder for data and checkpoints")
     parser.add_argument("--label-fraction", type=float, default=0.01)
     parser.add_argument("--test", type=int, default=1000, help="test galaxies evaluated")
+    parser.add_argument("--scratch-seeds", type=int, default=3, help="from-scratch runs (seeds) to average")
     parser.add_argument("--evaluate-only", action="store_true", help="reuse WORK/pretrain from an earlier run")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
@@ -202,13 +211,17 @@ def main() -> None:
         features_train = embed(pretrained.galfm, processor, labelled, modality)
         features_test = embed(pretrained.galfm, processor, test, modality)
         probes = {k: ridge(features_train[k], y_train, features_test[k]) for k in ("layers", "last")}
-        baseline = scratch(processor, labelled, y_train, test, modality)
+        baselines = [scratch(processor, labelled, y_train, test, modality, seed=seed)
+                     for seed in range(args.scratch_seeds)]
         if key == "redshift":
-            cells = [sigma_nmad(y_test, p) for p in (probes["layers"], probes["last"], baseline)]
-            rows.append(f"| {task} | " + " | ".join(f"σ_NMAD {s:.4f}, outliers {o:.1%}" for s, o in cells) + " |")
+            probe_cells = [sigma_nmad(y_test, probes[k]) for k in ("layers", "last")]
+            runs = np.array([sigma_nmad(y_test, b) for b in baselines])
+            rows.append(f"| {task} | " + " | ".join(f"σ_NMAD {s:.4f}, outliers {o:.1%}" for s, o in probe_cells)
+                        + f" | σ_NMAD {spread(runs[:, 0], '.4f')}, outliers {spread(100 * runs[:, 1], '.1f')}% |")
         else:
-            rows.append(f"| {task} | " + " | ".join(f"R² {r2(y_test, p):.3f}" for p in
-                                                   (probes["layers"], probes["last"], baseline)) + " |")
+            runs = np.array([r2(y_test, b) for b in baselines])
+            rows.append(f"| {task} | R² {r2(y_test, probes['layers']):.3f} | R² {r2(y_test, probes['last']):.3f} | "
+                        f"R² {spread(runs, '.3f')} |")
     ret = retrieval(pretrained, processor, test)
     command = "python benchmarks/bench_pretraining.py " + " ".join(sys.argv[1:])
     origin = " (evaluating the pretraining run already in --work)" if args.evaluate_only else ""
@@ -217,7 +230,7 @@ def main() -> None:
              f"a {args.minutes:g}-min budget, {summary['mean_tokens_per_s']:.0f} tokens/s; "
              f"{len(labelled)} labelled galaxies = {args.label_fraction:.0%} of train; {len(test)} test galaxies)\n\n"
              "| task | linear probe, every layer's mean state | linear probe, last layer (galaxy token + mean) | "
-             "same architecture from scratch |\n|---|---|---|---|\n"
+             f"same architecture from scratch (mean ± sd of {args.scratch_seeds} seeds) |\n|---|---|---|---|\n"
              + "\n".join(rows) + "\n\n| retrieval (test) | accuracy |\n|---|---|\n"
              + "".join(f"| {k} | {v:.3f} |\n" for k, v in ret.items()))
     if "simulate" in timings:
