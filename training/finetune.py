@@ -277,6 +277,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--max-steps", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--encoder-learning-rate-scale", type=float, default=0.1,
+                        help="the pretrained encoder's learning rate relative to the head's")
     parser.add_argument("--label-fraction", type=float, default=1.0, help="train on this fraction of the labels")
     parser.add_argument("--freeze-encoder", action="store_true", help="train the head alone on frozen embeddings")
     parser.add_argument("--from-scratch", action="store_true", help="no pretrained weights: a --preset encoder")
@@ -300,7 +302,8 @@ def arguments_from(ns: argparse.Namespace) -> FinetuneArguments:
         task=ns.task, data=ns.data, output_dir=ns.output_dir, base=ns.base, from_scratch=ns.from_scratch,
         preset=ns.preset, inputs=listed(ns.inputs), targets=listed(ns.targets),
         band_prefixes=() if bands == ("all",) else bands, max_steps=ns.max_steps, batch_size=ns.batch_size,
-        learning_rate=ns.learning_rate, label_fraction=ns.label_fraction, freeze_encoder=ns.freeze_encoder,
+        learning_rate=ns.learning_rate, encoder_learning_rate_scale=ns.encoder_learning_rate_scale,
+        label_fraction=ns.label_fraction, freeze_encoder=ns.freeze_encoder,
         max_eval_samples=ns.max_eval_samples, num_workers=ns.num_workers,
         time_limit_minutes=ns.time_limit_minutes, seed=ns.seed)
 
