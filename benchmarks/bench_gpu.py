@@ -83,8 +83,7 @@ def loop_throughput(preset: str, rows_dir: Path, out: Path, batch_size: int, ste
     config = PretrainConfig(preset=preset, batch_size=batch_size, max_steps=steps, warmup_steps=2,
                             checkpoint_every=10**6, shuffle_buffer=64)
     pretrain(config, rows_dir, out / f"loop_{preset}", progress=False)
-    history = json.loads((out / f"loop_{preset}" / "pretrain_summary.json").read_text())
-    return history
+    return json.loads((out / f"loop_{preset}" / "pretrain_summary.json").read_text())
 
 
 def photoz_long(phot: Path, base: Path, out: Path, steps: int, batch_size: int, workers: int,
@@ -107,9 +106,9 @@ def photoz_long(phot: Path, base: Path, out: Path, steps: int, batch_size: int, 
     return metrics, rows
 
 
-def throughput(args: argparse.Namespace, work: Path) -> list[str]:
-    """Sections 1 and 2: model-only steps on the GPU, then the real loop."""
-    lines: list[str] = []
+def throughput(args: argparse.Namespace, work: Path, lines: list[str]) -> None:
+    """Sections 1 and 2 (appended to ``lines``, written to ``--out`` as they come): model-only steps on the GPU,
+    then the real loop."""
     from galfm.datasets_scripts import load_records
 
     rows = list(load_records(args.rows, split="train"))
@@ -140,7 +139,6 @@ def throughput(args: argparse.Namespace, work: Path) -> list[str]:
         print(lines[-1], flush=True)
         if args.out:
             Path(args.out).write_text("\n".join(lines) + "\n")
-    return lines
 
 
 def main() -> None:
@@ -173,7 +171,7 @@ def main() -> None:
              f"{' '.join(sys.argv[1:])}`", ""]
 
     if not args.skip_throughput:
-        lines += throughput(args, work)
+        throughput(args, work, lines)
     if not args.skip_photoz:
         base = Path(args.base) if args.base else None
         metrics, rows_md = photoz_long(Path(args.phot), base, work, args.photoz_steps, args.photoz_batch,
