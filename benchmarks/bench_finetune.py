@@ -178,8 +178,6 @@ def main() -> None:
     parser.add_argument("--photoz-steps", type=int, default=None, help="Trainer steps of the photo-z heads "
                         "(default: --steps)")
     parser.add_argument("--few-label-steps", type=int, default=600)
-    parser.add_argument("--frozen-learning-rate", type=float, default=3e-3,
-                        help="learning rate of the head on a frozen encoder (a small head alone takes a larger one)")
     parser.add_argument("--observed-n", type=int, default=6000, help="observed-like galaxies simulated")
     parser.add_argument("--adapt-minutes", type=float, default=5.0, help="continued pretraining budget")
     parser.add_argument("--skip-bagpipes", action="store_true")
@@ -233,7 +231,7 @@ def main() -> None:
     for fraction in (0.01, 0.1, 1.0):
         tag = f"{fraction:g}"
         frozen = run("photoz", data, base, work / f"few_{tag}_pretrained", args.few_label_steps,
-                     label_fraction=fraction, freeze_encoder=True, learning_rate=args.frozen_learning_rate, **common)
+                     label_fraction=fraction, freeze_encoder=True, **common)
         scratch = run("photoz", data, None, work / f"few_{tag}_scratch", args.few_label_steps,
                       label_fraction=fraction, **common)
         lines.append(f"| photo-z (J-PAS), {100 * fraction:g}% labels ({frozen['train_galaxies']} galaxies): frozen "
@@ -274,7 +272,6 @@ def main() -> None:
     if args.record:
         heading = (f"Command: `python benchmarks/bench_finetune.py --data {args.data} --base {args.base} --steps "
                    f"{args.steps} --photoz-steps {photoz_steps} --few-label-steps {args.few_label_steps} "
-                   f"--frozen-learning-rate {args.frozen_learning_rate:g} "
                    f"--observed-n {args.observed_n} "
                    f"--adapt-minutes {args.adapt_minutes}{' --skip-bagpipes' if args.skip_bagpipes else ''} --record` "
                    "(tiny preset; Trainer, batch 32, 2 CPU threads; "
