@@ -51,6 +51,7 @@ def device_batch(processor: GalFMProcessor, rows: list[dict], batch_size: int) -
 def step_throughput(preset: str, batch: dict[str, torch.Tensor], steps: int = 30) -> dict[str, float]:
     """Model-only pretraining steps per second on one batch that already sits on the GPU."""
     torch.manual_seed(0)
+    torch.cuda.reset_peak_memory_stats()
     model = GalFMForPretraining(GalFMConfig.from_preset(preset)).cuda().train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
 
@@ -91,7 +92,7 @@ def loop_throughput(preset: str, rows_dir: Path, out: Path, batch_size: int, ste
     return json.loads((out / f"loop_{preset}" / "pretrain_summary.json").read_text())
 
 
-def photoz_long(phot: Path, base: Path, out: Path, steps: int, batch_size: int, workers: int,
+def photoz_long(phot: Path, base: Path | None, out: Path, steps: int, batch_size: int, workers: int,
                 minutes: float | None) -> tuple[dict, list]:
     from bench_finetune import photoz_rows
 
