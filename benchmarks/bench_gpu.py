@@ -94,19 +94,13 @@ def loop_throughput(preset: str, rows_dir: Path, out: Path, batch_size: int, ste
 
 def photoz_long(phot: Path, base: Path | None, out: Path, steps: int, batch_size: int, workers: int,
                 minutes: float | None) -> tuple[dict, list]:
-    from bench_finetune import photoz_rows
-
-    from galfm.training.finetune import FinetuneArguments, finetune
+    """`bench_finetune.run` of the photo-z task at GPU scale; its rows for r < 22 and for all galaxies."""
+    from bench_finetune import photoz_rows, run
 
     run_dir = out / "photoz_gpu"
-    args = FinetuneArguments(task="photoz", data=str(phot), output_dir=str(run_dir),
-                             base=None if base is None else str(base), from_scratch=base is None,
-                             max_steps=steps, batch_size=batch_size, learning_rate=1e-3,
-                             encoder_learning_rate_scale=0.3, max_eval_samples=1000, num_workers=workers,
-                             time_limit_minutes=minutes, progress=False)
-    started = time.perf_counter()
-    metrics = finetune(args)
-    metrics["wall_s"] = time.perf_counter() - started
+    metrics = run("photoz", phot, base, run_dir, steps, batch_size=batch_size, learning_rate=1e-3,
+                  encoder_learning_rate_scale=0.3, max_eval_samples=1000, num_workers=workers,
+                  time_limit_minutes=minutes, progress=False)
     rows = photoz_rows("photo-z from J-PAS photometry", run_dir, phot)
     rows += photoz_rows("photo-z from J-PAS photometry", run_dir, phot, r_limit=None)
     return metrics, rows

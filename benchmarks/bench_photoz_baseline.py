@@ -10,6 +10,8 @@ same ``photoz`` metric module as the heads. A template-free ceiling for galfm's 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -19,18 +21,20 @@ from sklearn.preprocessing import StandardScaler
 from galfm.datasets_scripts import record_files
 from galfm.training.metrics import load_metric
 
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_finetune import r_band_mag  # noqa: E402
+
 
 def jpas_table(data: str, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(J-PAS fluxes, redshift, r magnitude) of a split, read column-wise without decoding spectra or images."""
-    fluxes, z, r_mag = [], [], []
+    """(J-PAS fluxes, redshift, object ids) of a split, read column-wise without decoding spectra or images."""
+    fluxes, z, ids = [], [], []
     for path in record_files(data)[split]:
-        for row in pq.read_table(path, columns=["photometry", "properties"]).to_pylist():
+        for row in pq.read_table(path, columns=["object_id", "photometry", "properties"]).to_pylist():
             bands, flux = row["photometry"]["band"], row["photometry"]["flux"]
             fluxes.append([f for b, f in zip(bands, flux) if b.startswith("jpas_")])
             z.append(row["properties"]["redshift"])
-            r_band = next((b for b in ("decam_r", "sdss_r", "jpas_rSDSS") if b in bands), None)  # as bench_finetune
-            r_mag.append(22.5 - 2.5 * np.log10(max(flux[bands.index(r_band)], 1e-3)) if r_band else np.nan)
-    return np.array(fluxes), np.array(z), np.array(r_mag)
+            ids.append(row["object_id"])
+    return np.array(fluxes), np.array(z), np.array(ids)
 
 
 def features(flux: np.ndarray) -> np.ndarray:
@@ -44,7 +48,8 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5)
     args = parser.parse_args()
     x_train, z_train, _ = jpas_table(args.data, "train")
-    x_test, z_test, r_test = jpas_table(args.data, "test")
+    x_test, z_test, ids = jpas_table(args.data, "test")
+    r_test = r_band_mag(Path(args.data), ids)  # the r < 22 cut of the heads' rows
     scaler = StandardScaler().fit(features(x_train))
     knn = KNeighborsRegressor(args.k, weights="distance").fit(scaler.transform(features(x_train)), z_train)
     z_pred = knn.predict(scaler.transform(features(x_test)))
