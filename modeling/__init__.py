@@ -14,7 +14,7 @@ from transformers import (
     AutoProcessor,
 )
 
-from .configuration_galfm import PRESET_PARAMETERS, PRESETS, GalFMConfig
+from .configuration_galfm import PRESET_PARAMETERS, PRESETS, GalFMConfig, GalFMHeadConfig, GalFMPretrainingConfig
 from .filters_galfm import available_bands, band_summary, load_filter
 from .heads_galfm import (
     GalFMForMorphologyClassification,
@@ -24,15 +24,11 @@ from .heads_galfm import (
     load_head,
 )
 from .hub_cache import place_in_hf_cache
-from .modeling_galfm import (
-    TOKEN_TYPES,
-    GalFMForPretraining,
-    GalFMModel,
-    GalFMModelOutput,
-    GalFMPreTrainedModel,
-    GalFMPretrainingOutput,
-)
-from .processing_galfm import GalaxyInputError, GalFMProcessor
+from .modalities import MODALITIES, register_modality, select_modalities
+from .modality_base import GalaxyInputError, Modality
+from .modeling_galfm import TOKEN_TYPES, GalFMModel, GalFMModelOutput, GalFMPreTrainedModel
+from .pretraining_galfm import GalFMForPretraining, GalFMPretrainingOutput
+from .processing_galfm import GalFMProcessor
 from .properties_galfm import EMISSION_LINES, PROPERTIES, SFH_AGE_BIN_EDGES_GYR
 from .search_galfm import GalaxyIndex, embed_galaxies
 
@@ -52,7 +48,8 @@ GalFMProcessor.register_for_auto_class("AutoProcessor")
 GalFMForMorphologyClassification.register_for_auto_class("AutoModelForImageClassification")
 
 __all__ = [
-    "EMISSION_LINES", "PRESETS", "PRESET_PARAMETERS", "PROPERTIES", "SFH_AGE_BIN_EDGES_GYR", "TOKEN_TYPES",
+    "EMISSION_LINES", "MODALITIES", "Modality", "GalFMHeadConfig", "GalFMPretrainingConfig", "register_modality",
+    "select_modalities", "PRESETS", "PRESET_PARAMETERS", "PROPERTIES", "SFH_AGE_BIN_EDGES_GYR", "TOKEN_TYPES",
     "GalFMConfig", "GalFMForMorphologyClassification", "GalFMForPosteriorEstimation", "GalFMForPretraining",
     "GalFMForPropertyPrediction", "GalFMForStarFormationHistory", "GalFMModel", "GalFMModelOutput",
     "GalFMPretrainingOutput",

@@ -10,8 +10,9 @@
 * `GalFMForMorphologyClassification`: a class per galaxy (``config.id2label``), from images or any modality.
 
 Every head reads the same galaxy summary: the galaxy token's final state next to the mean of the token states
-(`GalFMPooler`). Labels are in the record's physical units (``galfm.PROPERTIES``); the heads standardise them
-with the tokenizer's own scaling, so a loss of 1 means the same thing for every property. NaN labels are
+(`galfm.modeling_galfm.galaxy_summary`). Labels are in the record's physical units; the heads standardise them
+with the scaling saved in ``config.head_config.property_specs`` (the processor's own), so a loss of 1 means the
+same thing for every property and a folder with custom scalings predicts in record units. NaN labels are
 missing values and leave the loss.
 """
 
@@ -27,38 +28,20 @@ from transformers.activations import ACT2FN
 from transformers.utils import ModelOutput
 
 from .configuration_galfm import GalFMConfig
-from .modeling_galfm import GalFMModel, GalFMPreTrainedModel, masked_mean
-from .properties_galfm import NUM_SFH_BINS, PROPERTIES, SCALAR_PROPERTY_KEYS
-
-_LOG_VAR_RANGE = (-14.0, 6.0)
-
-
-def standardize(name: str, value: torch.Tensor) -> torch.Tensor:
-    """A property in record units -> the tokenizer's standardised scale (``galfm.PROPERTIES``)."""
-    spec = PROPERTIES[name]
-    if spec.transform == "asinh":
-        return torch.asinh(value / spec.scale)
-    return (value - spec.center) / spec.scale
-
-
-def destandardize(name: str, mean: torch.Tensor, std: torch.Tensor | None = None
-                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Standardised mean (and std) -> record units; an asinh-scaled std goes through the local derivative."""
-    spec = PROPERTIES[name]
-    if spec.transform == "asinh":
-        value = spec.scale * torch.sinh(mean)
-        return value, None if std is None else spec.scale * torch.cosh(mean) * std
-    return spec.center + spec.scale * mean, None if std is None else spec.scale * std
+from .modality_properties import default_property_specs, from_model_scale, to_model_scale
+from .modeling_galfm import GalFMModel, GalFMPreTrainedModel, galaxy_summary
+from .properties_galfm import NUM_SFH_BINS, SCALAR_PROPERTY_KEYS
 
 
 def _check_targets(config: GalFMConfig) -> list[str]:
-    targets = list(config.target_properties or [])
+    targets = list(config.head_config.target_properties or [])
     if not targets:
-        raise ValueError("config.target_properties is empty: name what the head predicts, e.g. "
+        raise ValueError("config.head_config.target_properties is empty: name what the head predicts, e.g. "
                          "GalFMConfig(target_properties=['redshift', 'log_mstar'])")
     unknown = [t for t in targets if t not in SCALAR_PROPERTY_KEYS]
     if unknown:
-        raise ValueError(f"config.target_properties: unknown {unknown}; choose from {', '.join(SCALAR_PROPERTY_KEYS)}")
+        raise ValueError(f"config.head_config.target_properties: unknown {unknown}; choose from "
+                         f"{', '.join(SCALAR_PROPERTY_KEYS)}")
     return targets
 
 
@@ -77,40 +60,50 @@ def beta_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, be
     return (nll * known).sum() / known.sum().clamp_min(1)
 
 
-class GalFMPooler(nn.Module):
-    """(galaxy token, masked mean of all token states) -> one (B, 2 * hidden) summary per galaxy."""
-
-    def forward(self, last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return torch.cat([last_hidden_state[:, 0], masked_mean(last_hidden_state, attention_mask)], dim=-1)
-
-
 class GalFMHeadMLP(nn.Module):
     """LayerNorm -> Linear -> act -> dropout -> Linear."""
 
     def __init__(self, config: GalFMConfig, in_features: int, out_features: int):
         super().__init__()
+        width = config.head_config.head_hidden_size
         self.norm = nn.LayerNorm(in_features, eps=config.layer_norm_eps)
-        self.fc1 = nn.Linear(in_features, config.head_hidden_size)
+        self.fc1 = nn.Linear(in_features, width)
         self.act = ACT2FN[config.hidden_act]
-        self.dropout = nn.Dropout(config.head_dropout)
-        self.fc2 = nn.Linear(config.head_hidden_size, out_features)
+        self.dropout = nn.Dropout(config.head_config.head_dropout)
+        self.fc2 = nn.Linear(width, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.dropout(self.act(self.fc1(self.norm(x)))))
 
 
 class GalFMHeadModel(GalFMPreTrainedModel):
-    """The encoder (``self.galfm``, loaded from a pretrained galfm folder) and the shared pooling."""
+    """The encoder (``self.galfm``, loaded from a pretrained galfm folder), the galaxy summary every head reads,
+    and the property scaling of ``config.head_config.property_specs`` (the processor's, saved with the head)."""
 
     def __init__(self, config: GalFMConfig):
         super().__init__(config)
         self.galfm = GalFMModel(config)
-        self.pooler = GalFMPooler()
 
-    def summary(self, **inputs) -> torch.Tensor:
-        """(B, 2 * hidden) galaxy summary of processor outputs."""
+    @property
+    def property_specs(self) -> dict:
+        return self.config.head_config.property_specs or default_property_specs()
+
+    def standardize(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        """A property in record units -> the heads' standardised scale."""
+        return to_model_scale(value, self.property_specs[name])
+
+    def destandardize(self, name: str, mean: torch.Tensor, std: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Standardised mean (and std) -> record units."""
+        return from_model_scale(mean, std, self.property_specs[name])
+
+    def log_var_range(self) -> tuple[float, float]:
+        return self.config.head_config.log_var_min, self.config.head_config.log_var_max
+
+    def summary(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """(B, 2 * hidden) galaxy summary of processor outputs (`galfm.modeling_galfm.galaxy_summary`)."""
         output = self.galfm(**inputs, return_dict=True)
-        return self.pooler(output.last_hidden_state, output.attention_mask)
+        return galaxy_summary(output.last_hidden_state, output.attention_mask)
 
     def freeze_encoder(self) -> None:
         """Train the head alone on frozen embeddings (linear-probe style fine-tuning)."""
@@ -122,7 +115,7 @@ class GalFMHeadModel(GalFMPreTrainedModel):
 class GalFMPropertyOutput(ModelOutput):
     """Args:
         loss: mean Gaussian (beta-)NLL over the labelled (non-NaN) values, on the standardised scale.
-        mean (`(batch, properties)`): predicted values in record units, in ``config.target_properties`` order.
+        mean (`(batch, properties)`): predicted values in record units, in ``config.head_config.target_properties`` order.
         std (`(batch, properties)`): predicted 1-sigma uncertainties, record units.
     """
 
@@ -147,13 +140,13 @@ class GalFMForPropertyPrediction(GalFMHeadModel):
                 ) -> GalFMPropertyOutput | tuple:
         out = self.head(self.summary(**inputs)).float()
         n = len(self.targets)
-        mean_z, log_var = out[:, :n], out[:, n:].clamp(*_LOG_VAR_RANGE)
+        mean_z, log_var = out[:, :n], out[:, n:].clamp(*self.log_var_range())
         std_z = (0.5 * log_var).exp()
         loss = None
         if labels is not None:
-            target = torch.stack([standardize(t, labels[:, i].float()) for i, t in enumerate(self.targets)], -1)
-            loss = beta_nll(mean_z, log_var, target, self.config.nll_beta)
-        mean, std = zip(*(destandardize(t, mean_z[:, i], std_z[:, i]) for i, t in enumerate(self.targets)))
+            target = torch.stack([self.standardize(t, labels[:, i].float()) for i, t in enumerate(self.targets)], -1)
+            loss = beta_nll(mean_z, log_var, target, self.config.head_config.nll_beta)
+        mean, std = zip(*(self.destandardize(t, mean_z[:, i], std_z[:, i]) for i, t in enumerate(self.targets)))
         output = GalFMPropertyOutput(loss=loss, mean=torch.stack(mean, -1), std=torch.stack(std, -1))
         return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
 
@@ -163,7 +156,7 @@ class GalFMPosteriorOutput(ModelOutput):
     """Args:
         loss: conditional flow-matching loss (squared error of the velocity field).
         samples (`(batch, num_samples, properties)`): posterior draws in record units; drawn in evaluation mode
-            (``config.posterior_eval_samples``) or by `GalFMForPosteriorEstimation.sample`.
+            (``config.head_config.posterior_eval_samples``) or by `GalFMForPosteriorEstimation.sample`.
     """
 
     loss: torch.Tensor | None = None
@@ -179,25 +172,25 @@ class GalFMForPosteriorEstimation(GalFMHeadModel):
     tokenizer's scaling; rows with any NaN label leave the loss (the joint posterior needs every parameter).
     """
 
-    time_frequencies = 8
-    pairs_per_galaxy = 8  # (noise, t) draws per galaxy per step: lowers the variance of the loss
-
     def __init__(self, config: GalFMConfig):
         super().__init__(config)
         self.targets = _check_targets(config)
         n = len(self.targets)
-        self.context = GalFMHeadMLP(config, 2 * config.hidden_size, config.head_hidden_size)
+        settings = config.head_config
+        width = settings.head_hidden_size
+        self.context = GalFMHeadMLP(config, 2 * config.hidden_size, width)
         self.velocity = nn.Sequential(
-            nn.Linear(n + 2 * self.time_frequencies + config.head_hidden_size, config.head_hidden_size),
+            nn.Linear(n + 2 * settings.flow_matching_time_frequencies + width, width),
             nn.SiLU(),
-            nn.Linear(config.head_hidden_size, config.head_hidden_size),
+            nn.Linear(width, width),
             nn.SiLU(),
-            nn.Linear(config.head_hidden_size, n),
+            nn.Linear(width, n),
         )
         self.post_init()
 
     def _velocity(self, theta: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        freqs = 2.0 ** torch.arange(self.time_frequencies, device=t.device, dtype=theta.dtype) * math.pi
+        frequencies = self.config.head_config.flow_matching_time_frequencies
+        freqs = 2.0 ** torch.arange(frequencies, device=t.device, dtype=theta.dtype) * math.pi
         time = torch.cat([(t[:, None] * freqs).sin(), (t[:, None] * freqs).cos()], dim=-1)
         return self.velocity(torch.cat([theta, time, context], dim=-1))
 
@@ -208,7 +201,7 @@ class GalFMForPosteriorEstimation(GalFMHeadModel):
         batch, n = context.shape[0], len(self.targets)
         context = context.repeat_interleave(num_samples, dim=0)
         theta = torch.randn(batch * num_samples, n, device=context.device, generator=generator)
-        steps = self.config.flow_matching_steps
+        steps = self.config.head_config.flow_matching_steps
         dt = 1.0 / steps
         for k in range(steps):  # Heun (explicit trapezoid) on the straight-path ODE
             t0 = torch.full((theta.shape[0],), k * dt, device=theta.device)
@@ -216,7 +209,7 @@ class GalFMForPosteriorEstimation(GalFMHeadModel):
             v1 = self._velocity(theta + dt * v0, t0 + dt, context)
             theta = theta + 0.5 * dt * (v0 + v1)
         theta = theta.view(batch, num_samples, n)
-        return torch.stack([destandardize(t, theta[..., i])[0] for i, t in enumerate(self.targets)], -1)
+        return torch.stack([self.destandardize(t, theta[..., i])[0] for i, t in enumerate(self.targets)], -1)
 
     def sample(self, num_samples: int = 1000, generator: torch.Generator | None = None, **inputs) -> torch.Tensor:
         """Posterior draws (batch, num_samples, properties) in record units for processor outputs."""
@@ -227,11 +220,12 @@ class GalFMForPosteriorEstimation(GalFMHeadModel):
         context = self.context(self.summary(**inputs)).float()
         loss = None
         if labels is not None:
-            theta = torch.stack([standardize(t, labels[:, i].float()) for i, t in enumerate(self.targets)], -1)
+            theta = torch.stack([self.standardize(t, labels[:, i].float()) for i, t in enumerate(self.targets)], -1)
             complete = torch.isfinite(theta).all(-1)
             if complete.any():
-                theta = theta[complete].repeat_interleave(self.pairs_per_galaxy, dim=0)
-                cond = context[complete].repeat_interleave(self.pairs_per_galaxy, dim=0)
+                pairs = self.config.head_config.flow_matching_pairs_per_galaxy
+                theta = theta[complete].repeat_interleave(pairs, dim=0)
+                cond = context[complete].repeat_interleave(pairs, dim=0)
                 noise = torch.randn_like(theta)
                 t = torch.rand(theta.shape[0], device=theta.device)
                 theta_t = (1 - t[:, None]) * noise + t[:, None] * theta
@@ -239,8 +233,8 @@ class GalFMForPosteriorEstimation(GalFMHeadModel):
             else:
                 loss = context.sum() * 0.0
         samples = None
-        if not self.training and self.config.posterior_eval_samples > 0:
-            samples = self.sample_from_context(context, self.config.posterior_eval_samples)
+        if not self.training and self.config.head_config.posterior_eval_samples > 0:
+            samples = self.sample_from_context(context, self.config.head_config.posterior_eval_samples)
         output = GalFMPosteriorOutput(loss=loss, samples=samples)
         return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
 
@@ -275,16 +269,16 @@ class GalFMForStarFormationHistory(GalFMHeadModel):
                 ) -> GalFMStarFormationHistoryOutput | tuple:
         out = self.head(self.summary(**inputs)).float()
         log_fractions = F.log_softmax(out[:, :NUM_SFH_BINS], dim=-1)
-        mean_z, log_var = out[:, NUM_SFH_BINS], out[:, NUM_SFH_BINS + 1].clamp(*_LOG_VAR_RANGE)
+        mean_z, log_var = out[:, NUM_SFH_BINS], out[:, NUM_SFH_BINS + 1].clamp(*self.log_var_range())
         loss = None
         if labels is not None:
             labels = labels.float()
-            sfh, log_z = labels[:, :NUM_SFH_BINS], standardize("log_z", labels[:, NUM_SFH_BINS])
+            sfh, log_z = labels[:, :NUM_SFH_BINS], self.standardize("log_z", labels[:, NUM_SFH_BINS])
             has_sfh = torch.isfinite(sfh).all(-1)
             cross_entropy = -(torch.nan_to_num(sfh) * log_fractions).sum(-1)
             loss = (cross_entropy * has_sfh).sum() / has_sfh.sum().clamp_min(1)
-            loss = loss + beta_nll(mean_z, log_var, log_z, self.config.nll_beta)
-        log_z_value, log_z_std = destandardize("log_z", mean_z, (0.5 * log_var).exp())
+            loss = loss + beta_nll(mean_z, log_var, log_z, self.config.head_config.nll_beta)
+        log_z_value, log_z_std = self.destandardize("log_z", mean_z, (0.5 * log_var).exp())
         output = GalFMStarFormationHistoryOutput(loss=loss, sfh=log_fractions.exp(), log_z=log_z_value,
                                                  log_z_std=log_z_std)
         return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
@@ -330,8 +324,7 @@ HEAD_CLASSES = {cls.__name__: cls for cls in (GalFMForPropertyPrediction, GalFMF
 
 __all__ = ["GalFMForMorphologyClassification", "GalFMForPosteriorEstimation", "GalFMForPropertyPrediction",
            "GalFMForStarFormationHistory", "GalFMClassificationOutput", "GalFMPosteriorOutput",
-           "GalFMPropertyOutput", "GalFMStarFormationHistoryOutput", "HEAD_CLASSES", "destandardize",
-           "load_head", "standardize"]
+           "GalFMPropertyOutput", "GalFMStarFormationHistoryOutput", "HEAD_CLASSES", "load_head"]
 
 
 def load_head(pretrained_model_name_or_path: str, **kwargs) -> GalFMHeadModel:

@@ -1,0 +1,277 @@
+"""GalFMForPretraining: the galfm encoder with its three self-supervised objectives.
+
+* masked any-to-any: per galaxy a part of its tokens (a whole modality, the blue or red half of the spectrum,
+  or a random subset) is hidden from the encoder; a light decoder, told only *where* each hidden token is
+  (wavelength, position, property type), predicts its values with an uncertainty (Gaussian NLL whose variance
+  adds the data's own);
+* autoregressive: the tokens chained in the processor's order (spectrum by wavelength, bands, image patches,
+  properties) under a causal mask, each predicting the next one's values (AstroPT-style);
+* contrastive: the galaxy embeddings of two modalities of the same galaxy (spectrum, photometry, image) pulled
+  together against the other galaxies of the batch (symmetric InfoNCE, cosine similarity, learnable
+  temperature; AstroCLIP-style), so embeddings of one modality retrieve another.
+
+The settings are ``config.pretraining_config`` (`GalFMPretrainingConfig`); the values every objective predicts
+are the modalities' own model-space values (`galfm.modality_base.ModelTokens`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.utils import ModelOutput
+
+from .configuration_galfm import GalFMConfig
+from .modalities import GALAXY_TOKEN_TYPE, get_modalities, token_types
+from .modeling_galfm import EmbeddedTokens, GalFMLayer, GalFMModel, GalFMPreTrainedModel
+from .prediction_galfm import predict_modalities
+from .processing_galfm import GalFMProcessor
+
+
+@dataclass
+class GalFMPretrainingOutput(ModelOutput):
+    """Total and per-objective self-supervised losses (``None`` where an objective is off or had no pairs)."""
+
+    loss: torch.Tensor | None = None
+    masked_loss: torch.Tensor | None = None
+    autoregressive_loss: torch.Tensor | None = None
+    contrastive_loss: torch.Tensor | None = None
+    pooler_output: torch.Tensor | None = None
+
+
+def token_targets(config: GalFMConfig, tokens: EmbeddedTokens) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(values, variances, validity), each (B, T, D), of every token in the sequence's order.
+
+    Values and data variances are the modalities' model-space ones (`ModelTokens`), zero-padded to the widest
+    token; the variance floor of ``config.pretraining_config`` is added to every value. The galaxy token has
+    no value.
+    """
+    width = max(d for m in get_modalities(config.modalities) for d in m.token_dims(config).values())
+    batch_size = tokens.attention_mask.shape[0]
+    zeros = torch.zeros(batch_size, 1, width, device=tokens.attention_mask.device)
+    parts = [(zeros, zeros, zeros.bool())]
+    for block in tokens.model_tokens:
+        pad = (0, width - block.values.shape[-1])
+        parts.append((F.pad(block.values.float(), pad), F.pad(block.variance.float(), pad), F.pad(block.valid, pad)))
+    values, variances, valid = (torch.cat([p[i] for p in parts], dim=1) for i in range(3))
+    return values, variances + config.pretraining_config.token_variance_floor, valid
+
+
+def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, data_var: torch.Tensor,
+                 valid: torch.Tensor, log_var_range: tuple[float, float] = (-12.0, 12.0)) -> torch.Tensor:
+    """Per-token mean Gaussian NLL over its valid values (N,); the model's variance adds to the data's, so noisy
+    pixels weigh less (heteroscedastic likelihood)."""
+    total = log_var.clamp(*log_var_range).exp() + data_var
+    nll = 0.5 * (total.log() + (target - mean) ** 2 / total) * valid
+    return nll.sum(-1) / valid.sum(-1).clamp_min(1)
+
+
+class GalFMTokenHeads(nn.Module):
+    """For each token type, a Gaussian (mean, log variance) over each value of the token."""
+
+    def __init__(self, config: GalFMConfig):
+        super().__init__()
+        self.token_types = token_types(config.modalities)
+        self.dims = {t: d for m in get_modalities(config.modalities) for t, d in m.token_dims(config).items()}
+        self.width = max(self.dims.values())
+        self.heads = nn.ModuleDict({t: nn.Linear(config.hidden_size, 2 * d) for t, d in self.dims.items()})
+
+    def forward(self, hidden: torch.Tensor, token_type_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``hidden`` (N, d), ``token_type_ids`` (N,) -> mean and log variance (N, width), zero-padded."""
+        mean = hidden.new_zeros(hidden.shape[0], self.width)
+        log_var = hidden.new_zeros(hidden.shape[0], self.width)
+        for token_type, dim in self.dims.items():
+            rows = token_type_ids == self.token_types.index(token_type)
+            if rows.any():
+                out = self.heads[token_type](hidden[rows])
+                mean[rows, :dim] = out[:, :dim].to(mean.dtype)
+                log_var[rows, :dim] = out[:, dim:].to(log_var.dtype)
+        return mean, log_var
+
+
+class GalFMForPretraining(GalFMPreTrainedModel):
+    """galfm with its three self-supervised objectives (weights in ``config.pretraining_config``; 0 switches
+    one off). ``galfm`` holds the `GalFMModel`, which is what `AutoModel` loads from a saved checkpoint."""
+
+    def __init__(self, config: GalFMConfig):
+        super().__init__(config)
+        d = config.hidden_size
+        settings = config.pretraining_config
+        self.token_types = token_types(config.modalities)
+        self.galfm = GalFMModel(config)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.query_projection = nn.Linear(d, d)
+        self.decoder = nn.ModuleList([GalFMLayer(config) for _ in range(settings.num_decoder_layers)])
+        self.decoder_layernorm = nn.LayerNorm(d, eps=config.layer_norm_eps)
+        self.masked_heads = GalFMTokenHeads(config)
+        self.next_query_projection = nn.Linear(d, d)
+        self.autoregressive_heads = GalFMTokenHeads(config)
+        self.contrastive_projection = nn.Linear(d, d)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / settings.contrastive_temperature)))
+        self.post_init()
+
+    # -- the token groups the objectives treat as one modality -----------------------------------------------
+    def modality_members(self, tokens: EmbeddedTokens) -> dict[str, torch.Tensor]:
+        """{modality: (B, T) True at its real tokens}."""
+        real = tokens.attention_mask.bool()
+        out = {}
+        for modality in get_modalities(self.config.modalities):
+            ids = torch.tensor([self.token_types.index(t) for t in modality.token_types], device=real.device)
+            out[modality.name] = real & torch.isin(tokens.token_type_ids, ids)
+        return out
+
+    # -- the decoder: answers queries placed where hidden tokens are -----------------------------------------
+    def query_states(self, queries: torch.Tensor) -> torch.Tensor:
+        """What the decoder starts from at a token it must predict: the mask token plus the token's *where*."""
+        return self.mask_token + self.query_projection(queries)
+
+    def decode(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The decoder layers and final LayerNorm over encoder states with query states in place."""
+        for layer in self.decoder:
+            states, _ = layer(states, attention_mask)
+        return self.decoder_layernorm(states)
+
+    # -- masked any-to-any -----------------------------------------------------------------------------------
+    def sample_targets(self, tokens: EmbeddedTokens) -> torch.Tensor:
+        """(B, T) True where a token is hidden from the encoder and must be predicted: per galaxy one whole
+        modality, one half of an ordered modality (the spectrum), or a random subset."""
+        settings = self.config.pretraining_config
+        valid = tokens.attention_mask.bool() & (tokens.token_type_ids != self.token_types.index(GALAXY_TOKEN_TYPE))
+        groups = self.modality_members(tokens)
+        ordered = next(((m.name, self.token_types.index(m.ordered_token_type))
+                        for m in get_modalities(self.config.modalities) if m.ordered_token_type), None)
+        whole = settings.whole_modality_probability
+        half = whole + settings.spectrum_half_probability
+        targets = torch.zeros_like(valid)
+        for b in range(valid.shape[0]):
+            present = [g for g in groups if groups[g][b].any()]
+            draw = float(torch.rand(()))
+            if len(present) >= 2 and draw < whole:
+                targets[b] = groups[present[int(torch.randint(len(present), ()))]][b]
+            elif ordered is not None and groups[ordered[0]][b].any() and draw < half:
+                index = torch.nonzero(valid[b] & (tokens.token_type_ids[b] == ordered[1])).flatten()
+                if index.numel() >= 2:
+                    cut = int(torch.randint(1, index.numel(), ()))
+                    red_hidden = draw < whole + 0.5 * settings.spectrum_half_probability
+                    targets[b, index[cut:] if red_hidden else index[:cut]] = True
+            if not targets[b].any():
+                index = torch.nonzero(valid[b]).flatten()
+                ratio = settings.mask_ratio_min + (settings.mask_ratio_max - settings.mask_ratio_min) * float(
+                    torch.rand(()))
+                count = min(max(1, round(ratio * index.numel())), index.numel() - 1)
+                if count > 0:
+                    targets[b, index[torch.randperm(index.numel(), device=index.device)[:count]]] = True
+        return targets
+
+    def _token_nll(self, heads: GalFMTokenHeads, hidden: torch.Tensor, token_type_ids: torch.Tensor,
+                   values: torch.Tensor, variances: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        settings = self.config.pretraining_config
+        mean, log_var = heads(hidden, token_type_ids)
+        return gaussian_nll(mean, log_var, values, variances, valid,
+                            (settings.token_log_var_min, settings.token_log_var_max))
+
+    def masked_loss(self, tokens: EmbeddedTokens, values, variances, valid) -> torch.Tensor | None:
+        targets = self.sample_targets(tokens)
+        if not targets.any():
+            return None
+        visible = tokens.attention_mask.bool() & ~targets
+        hidden, _, _ = self.galfm.encode(tokens.embeddings, visible.long())
+        hidden = torch.where(targets[..., None], self.query_states(tokens.queries).to(hidden.dtype), hidden)
+        hidden = self.decode(hidden, tokens.attention_mask)
+        per_token = self._token_nll(self.masked_heads, hidden[targets], tokens.token_type_ids[targets],
+                                    values[targets], variances[targets], valid[targets])
+        keep = valid[targets].any(-1)
+        return per_token[keep].mean() if keep.any() else None
+
+    # -- autoregressive --------------------------------------------------------------------------------------
+    def autoregressive_loss(self, tokens: EmbeddedTokens, values, variances, valid) -> torch.Tensor | None:
+        mask = tokens.attention_mask
+        length = mask.shape[1]
+        causal = torch.ones(length, length, dtype=torch.bool, device=mask.device).tril()
+        hidden, _, _ = self.galfm.encode(tokens.embeddings, (causal[None] & mask.bool()[:, None, :]).long())
+        predict_from = hidden[:, :-1] + self.next_query_projection(tokens.queries[:, 1:]).to(hidden.dtype)
+        pairs = mask[:, 1:].bool() & valid[:, 1:].any(-1)
+        if not pairs.any():
+            return None
+        following = (values[:, 1:][pairs], variances[:, 1:][pairs], valid[:, 1:][pairs])
+        return self._token_nll(self.autoregressive_heads, predict_from[pairs], tokens.token_type_ids[:, 1:][pairs],
+                               *following).mean()
+
+    # -- contrastive -----------------------------------------------------------------------------------------
+    def modality_embeddings(self, tokens: EmbeddedTokens, names: Sequence[str] | None = None
+                            ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """{modality: (unit-norm galaxy embedding from that modality's tokens alone (B, d), present (B,))}: each
+        contrastive modality (or those in ``names``) is encoded without the others and pooled as
+        ``pooler_output`` is."""
+        members = self.modality_members(tokens)
+        galaxy = tokens.token_type_ids == self.token_types.index(GALAXY_TOKEN_TYPE)
+        out = {}
+        for modality in get_modalities(self.config.modalities):
+            if not modality.contrastive or (names is not None and modality.name not in names):
+                continue
+            present = members[modality.name].any(-1)
+            if not present.any():
+                continue
+            keys = (members[modality.name] | galaxy).long()
+            hidden, _, _ = self.galfm.encode(tokens.embeddings, keys)
+            pooled = self.galfm.pool(hidden, keys)
+            out[modality.name] = (F.normalize(self.contrastive_projection(pooled).float(), dim=-1), present)
+        return out
+
+    def contrastive_loss(self, tokens: EmbeddedTokens) -> torch.Tensor | None:
+        views = self.modality_embeddings(tokens)
+        names = list(views)
+        scale = self.logit_scale.clamp(max=math.log(self.config.pretraining_config.max_logit_scale)).exp()
+        losses = []
+        for i, first in enumerate(names):
+            for second in names[i + 1:]:
+                both = views[first][1] & views[second][1]
+                if both.sum() < 2:
+                    continue
+                logits = scale * views[first][0][both] @ views[second][0][both].T
+                labels = torch.arange(logits.shape[0], device=logits.device)
+                losses.append(0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)))
+        return torch.stack(losses).mean() if losses else None
+
+    # -- use -------------------------------------------------------------------------------------------------
+    def predict(self, records: Mapping | Sequence[Mapping], targets: Sequence[str],
+                processor: GalFMProcessor | None = None, wavelength_range: tuple[float, float] | None = None
+                ) -> list[dict]:
+        """Predict requested modalities of galaxy records from the rest, with uncertainties.
+
+        ``targets``: ``"spectrum"``, band names (``"jpas_J0660"``) and property names (``"ew_halpha"``); see
+        `galfm.prediction_galfm` for units and details. Example: ``model.predict(records, ["spectrum"])`` gives
+        each galaxy's spectrum predicted from its photometry (and image).
+        """
+        return predict_modalities(self, records, targets, processor, wavelength_range)
+
+    def forward(self, return_dict: bool | None = None, labels=None, **inputs: torch.Tensor
+                ) -> GalFMPretrainingOutput | tuple:
+        """Processor outputs in; the weighted sum of the objectives as ``loss``."""
+        settings = self.config.pretraining_config
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        tokens = self.galfm.embed(inputs)
+        values, variances, valid = token_targets(self.config, tokens)
+        losses = {"masked_loss": None, "autoregressive_loss": None, "contrastive_loss": None}
+        if settings.masked_loss_weight > 0:
+            losses["masked_loss"] = self.masked_loss(tokens, values, variances, valid)
+        if settings.autoregressive_loss_weight > 0:
+            losses["autoregressive_loss"] = self.autoregressive_loss(tokens, values, variances, valid)
+        if settings.contrastive_loss_weight > 0:
+            losses["contrastive_loss"] = self.contrastive_loss(tokens)
+        weights = {"masked_loss": settings.masked_loss_weight,
+                   "autoregressive_loss": settings.autoregressive_loss_weight,
+                   "contrastive_loss": settings.contrastive_loss_weight}
+        terms = [weights[k] * v for k, v in losses.items() if v is not None]
+        loss = torch.stack(terms).sum() if terms else None
+        if loss is not None:  # every parameter takes part in the graph even when an objective had nothing to do
+            loss = loss + 0.0 * sum(p.sum() for p in self.parameters() if p.requires_grad)  # (DDP needs that)
+        output = GalFMPretrainingOutput(loss=loss, **losses)
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = ["GalFMForPretraining", "GalFMPretrainingOutput", "GalFMTokenHeads", "gaussian_nll", "token_targets"]
