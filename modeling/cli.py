@@ -1,4 +1,4 @@
-"""The ``galfm`` command line."""
+"""The ``galfm`` command line: one subcommand per job, each a thin wrapper over the package's functions."""
 
 from __future__ import annotations
 
@@ -6,13 +6,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from .configuration_galfm import PRESET_PARAMETERS, PRESETS
+from .datasets_scripts.convert import convert_survey
+from .datasets_scripts.simulator import SimulationConfig, write_survey
+from .filters_galfm import available_bands
+from .hub_cache import place_in_hf_cache
+from .training import evaluate as evaluate_job
+from .training import finetune as finetune_job
+from .training import hub as push_job
+from .training import pretrain as pretrain_job
+from .training.demo import run_demo
+
 TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .configuration_galfm import PRESET_PARAMETERS, PRESETS
-    from .filters_galfm import available_bands
-
     print("Model presets (GalFMConfig.from_preset):")
     for name, sizes in PRESETS.items():
         print(f"  {name:6s} {PRESET_PARAMETERS[name] / 1e6:8.2f}M parameters  {sizes}")
@@ -22,8 +30,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from .hub_cache import place_in_hf_cache
-
     snapshot = place_in_hf_cache(args.folder, args.repo, cache_dir=args.cache_dir, revision=args.revision)
     print(f"{args.folder} -> {snapshot}")
     print(f'With HF_HUB_OFFLINE=1: AutoModel.from_pretrained("{args.repo}") now loads it.')
@@ -31,18 +37,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from galfm.training.demo import run_demo
-
     run_demo(out_dir=Path(args.out), data_dir=Path(args.data_dir), quick=args.quick, seed=args.seed)
     return 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    try:
-        from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
-    except ImportError as err:  # a trust_remote_code copy of the model files has no simulator
-        print(f"galfm simulate needs the installed galfm package: {err}", file=sys.stderr)
-        return 2
     try:
         config = SimulationConfig(n=args.n, seed=args.seed, surveys=tuple(args.surveys.split(",")),
                                   variant=args.variant, r_limit=args.r_limit, anomaly_fraction=args.anomaly_fraction,
@@ -58,11 +57,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     try:
-        from galfm.datasets_scripts.convert import convert_survey
-    except ImportError as err:
-        print(f"galfm convert needs the installed galfm package: {err}", file=sys.stderr)
-        return 2
-    try:
         summary = convert_survey(args.survey, args.data_dir, args.out, shard_size=args.shard_size)
     except (ValueError, FileNotFoundError) as err:
         print(f"galfm convert: {err}", file=sys.stderr)
@@ -75,41 +69,20 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
-    from galfm.training.pretrain import PretrainConfig, pretrain
-
     try:
-        config = PretrainConfig.from_yaml(args.config, max_steps=args.max_steps, batch_size=args.batch_size,
-                                          checkpoint_every=args.checkpoint_every, init_from=args.init_from)
+        return pretrain_job.main(args.arguments)
     except (ValueError, FileNotFoundError) as err:
         print(f"galfm pretrain: {err}", file=sys.stderr)
         return 2
-    pretrain(config, args.data, args.output_dir, resume=args.resume, stop_after=args.stop_after)
-    print(f"model -> {Path(args.output_dir) / 'model'} (AutoModel loads it); curves: "
-          f"{Path(args.output_dir) / 'loss_curves.png'}")
-    return 0
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    import json
-
-    from galfm.training.finetune import MissingLabelsError, arguments_from, finetune
-
-    try:
-        metrics = finetune(arguments_from(args))
-    except (MissingLabelsError, ValueError) as err:
-        print(f"galfm finetune: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: v for k, v in metrics.items() if k.startswith("test_")}, indent=2))
-    print(f"head -> {Path(args.output_dir) / 'model'} (galfm.load_head loads it); metrics: "
-          f"{Path(args.output_dir) / 'metrics.json'}; plot: {Path(args.output_dir) / 'predictions.png'}")
-    return 0
+    return finetune_job.main(args.arguments)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from galfm.training.evaluate import evaluate_models
-
     try:
-        results = evaluate_models(args.model, args.data, args.out, args.split, args.max_samples)
+        results = evaluate_job.evaluate_models(args.model, args.data, args.out, args.split, args.max_samples)
     except FileNotFoundError as err:
         print(f"galfm evaluate: {err}", file=sys.stderr)
         return 2
@@ -120,11 +93,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
-    from galfm.training.hub import HubPushError, run
-
     try:
-        commits = run(args)
-    except HubPushError as err:
+        commits = push_job.run(args)
+    except push_job.HubPushError as err:
         print(f"galfm push: {err}", file=sys.stderr)
         return 2
     for repo, url in commits.items():
@@ -171,31 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--shard-size", type=int, default=1000, help="records per Parquet shard")
     convert.set_defaults(func=_cmd_convert)
 
-    try:
-        from galfm.training.pretrain import build_parser as pretrain_parser
-    except ImportError:  # a trust_remote_code copy of the model files has no training package
-        pretrain_parser = None
-    if pretrain_parser is not None:
-        pretrain = sub.add_parser("pretrain", help="self-supervised pretraining with Accelerate (CPU to multi-GPU)")
-        pretrain_parser(pretrain)
-        pretrain.set_defaults(func=_cmd_pretrain)
-        from galfm.training.finetune import build_parser as finetune_parser
+    for name, job, run, what in (
+            ("pretrain", pretrain_job, _cmd_pretrain, "self-supervised pretraining with Accelerate (CPU to multi-GPU)"),
+            ("finetune", finetune_job, _cmd_finetune, "fine-tune a head (photoz, properties, posterior, sfh, "
+                                                      "morphology) with transformers.Trainer")):
+        command = sub.add_parser(name, help=what, add_help=False,
+                                 description=f"galfm {name} [--config YAML] [flags]: see `galfm {name} --help`")
+        command.add_argument("arguments", nargs=argparse.REMAINDER, help=f"the flags of {job.__name__}")
+        command.set_defaults(func=run)
 
-        finetune = sub.add_parser("finetune", help="fine-tune a head (photoz, properties, posterior, sfh, "
-                                  "morphology) with transformers.Trainer")
-        finetune_parser(finetune)
-        finetune.set_defaults(func=_cmd_finetune)
-        from galfm.training.evaluate import build_parser as evaluate_parser
-
-        evaluate = sub.add_parser("evaluate", help="score heads and pretrained models on a galaxy-record folder "
-                                  "(JSON + Markdown + PNGs)")
-        evaluate_parser(evaluate)
-        evaluate.set_defaults(func=_cmd_evaluate)
-        from galfm.training.hub import build_parser as push_parser
-
-        push = sub.add_parser("push", help="push a model (and its heads) or a dataset to the Hugging Face Hub")
-        push_parser(push)
-        push.set_defaults(func=_cmd_push)
+    evaluate = sub.add_parser("evaluate", help="score heads and pretrained models on a galaxy-record folder "
+                              "(JSON + Markdown + PNGs)")
+    evaluate_job.build_parser(evaluate)
+    evaluate.set_defaults(func=_cmd_evaluate)
+    push = sub.add_parser("push", help="push a model (and its heads) or a dataset to the Hugging Face Hub")
+    push_job.build_parser(push)
+    push.set_defaults(func=_cmd_push)
 
     cache = sub.add_parser("cache", help="place a saved model folder in the HF cache as a Hub repo id (offline use)")
     cache.add_argument("folder", help="a save_pretrained folder")

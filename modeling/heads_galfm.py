@@ -115,7 +115,8 @@ class GalFMHeadModel(GalFMPreTrainedModel):
 class GalFMPropertyOutput(ModelOutput):
     """Args:
         loss: mean Gaussian (beta-)NLL over the labelled (non-NaN) values, on the standardised scale.
-        mean (`(batch, properties)`): predicted values in record units, in ``config.head_config.target_properties`` order.
+        mean (`(batch, properties)`): predicted values in record units, in
+            ``config.head_config.target_properties`` order.
         std (`(batch, properties)`): predicted 1-sigma uncertainties, record units.
     """
 

@@ -16,8 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .modality_base import GalFMFourierFeatures, Modality, ModelTokens, input_error, pad_tokens, photometric_flux, \
-    token_mask
+from .modality_base import (
+    GalFMFourierFeatures,
+    Modality,
+    ModelTokens,
+    input_error,
+    pad_tokens,
+    photometric_flux,
+    token_mask,
+)
 from .modality_photometry import band_wavelengths
 
 IMAGE_FIELDS = ("values", "weights", "wavelength", "position", "seeing")

@@ -18,7 +18,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .modality_base import Modality, ModelTokens, input_error, inverse_variance, pad_tokens, photometric_flux, token_mask
+from .modality_base import (
+    Modality,
+    ModelTokens,
+    input_error,
+    inverse_variance,
+    pad_tokens,
+    photometric_flux,
+    token_mask,
+)
 
 ASINH_MAG_SCALE = 2.5 / math.log(10.0)
 PHOTOMETRY_FIELDS = ("band", "flux", "flux_ivar", "flux_sigma")

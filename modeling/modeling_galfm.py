@@ -225,8 +225,14 @@ class GalFMPreTrainedModel(PreTrainedModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """As `PreTrainedModel.from_pretrained`; folders saved before the modality modules load too, their
         weight names mapped by `LEGACY_KEY_MAPPING` (the patterns match no current name)."""
-        kwargs.setdefault("key_mapping", LEGACY_KEY_MAPPING)
-        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        legacy = "key_mapping" not in kwargs
+        if legacy:
+            kwargs["key_mapping"] = LEGACY_KEY_MAPPING
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        if legacy and getattr(model, "_weight_conversions", None):  # saving writes today's names, not the old ones
+            model._weight_conversions = [c for c in model._weight_conversions
+                                         if not set(getattr(c, "source_patterns", ())) & set(LEGACY_KEY_MAPPING)]
+        return model
 
     @torch.no_grad()
     def _init_weights(self, module):

@@ -16,45 +16,38 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import faiss
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-SEARCH_MODALITIES = ("spectrum", "photometry", "image")
+from .modalities import contrastive_modalities, observed_modalities, select_modalities
 
-
-def _only(record: Mapping, modality: str | None) -> dict:
-    out = {k: record.get(k) for k in ("object_id", "survey", "ra", "dec", "spectrum", "photometry", "image")}
-    out["properties"] = None  # labels never enter a search embedding
-    if modality is not None:
-        if modality not in SEARCH_MODALITIES:
-            raise ValueError(f"modality {modality!r}: choose one of {', '.join(SEARCH_MODALITIES)} (or None: all)")
-        for other in SEARCH_MODALITIES:
-            if other != modality:
-                out[other] = None
-    return out
+SEARCH_MODALITIES = contrastive_modalities()
 
 
 @torch.no_grad()
 def embed_galaxies(model, processor, records: Sequence[Mapping], modality: str | None = None,
                    batch_size: int = 64, progress: bool = False) -> np.ndarray:
-    """(N, d) float32 unit-norm embeddings of ``records`` from ``modality`` alone (None: every modality).
+    """(N, d) float32 unit-norm embeddings of ``records`` from ``modality`` alone (None: every observed modality;
+    labels never enter a search embedding). ``model``: a `GalFMForPretraining` (cross-modal) or `GalFMModel`.
 
     Records without that modality raise; select them first (e.g. ``[r for r in records if r["image"]]``).
     """
-    from tqdm.auto import tqdm
-
+    if modality is not None and modality not in SEARCH_MODALITIES:
+        raise ValueError(f"modality {modality!r}: choose one of {', '.join(SEARCH_MODALITIES)} (or None: all)")
+    keep = [modality] if modality is not None else observed_modalities()
     model.eval()
     device = next(model.parameters()).device
     out = []
     for start in tqdm(range(0, len(records), batch_size), disable=not progress, desc=f"embedding {modality or 'all'}"):
-        chunk = [_only(r, modality) for r in records[start:start + batch_size]]
+        chunk = [select_modalities(r, keep) for r in records[start:start + batch_size]]
         missing = [r["object_id"] for r in chunk if modality is not None and r[modality] is None]
         if missing:
             raise ValueError(f"galaxies {missing[:5]} have no {modality}: embed only records that have it")
         batch = {k: v.to(device) for k, v in processor(chunk, return_tensors="pt").items()}
         if hasattr(model, "modality_embeddings") and modality is not None:
-            embeddings, mask, types = model.galfm.embed(**batch)
-            vectors = model.modality_embeddings(embeddings, mask, types)[modality][0]
+            vectors = model.modality_embeddings(model.galfm.embed(batch), [modality])[modality][0]
         else:
             encoder = model.galfm if hasattr(model, "galfm") else model
             vectors = torch.nn.functional.normalize(encoder(**batch).pooler_output.float(), dim=-1)
@@ -66,8 +59,6 @@ class GalaxyIndex:
     """A FAISS inner-product index of unit embeddings with the galaxies' ids; saves to and loads from a folder."""
 
     def __init__(self, dim: int, modality: str | None = None):
-        import faiss
-
         self.index = faiss.IndexFlatIP(dim)
         self.ids: list[str] = []
         self.modality = modality
@@ -109,8 +100,6 @@ class GalaxyIndex:
         return out
 
     def save(self, folder: str | Path) -> Path:
-        import faiss
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.index, str(folder / "index.faiss"))
@@ -120,8 +109,6 @@ class GalaxyIndex:
 
     @classmethod
     def load(cls, folder: str | Path) -> GalaxyIndex:
-        import faiss
-
         folder = Path(folder)
         for name in ("index.faiss", "index.json"):
             if not (folder / name).is_file():

@@ -13,14 +13,38 @@ same pipeline with few galaxies and steps (a smoke run).
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import markdown
+import matplotlib
 import numpy as np
 import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from galfm.configuration_galfm import GalFMConfig  # noqa: E402
+from galfm.datasets_scripts.desi import read_coadd  # noqa: E402
+from galfm.datasets_scripts.legacysurvey import read_catalog  # noqa: E402
+from galfm.datasets_scripts.parquet_shards import load_records  # noqa: E402
+from galfm.datasets_scripts.sdss import read_spec  # noqa: E402
+from galfm.datasets_scripts.simulator import SimulationConfig, write_survey  # noqa: E402
+from galfm.heads_galfm import load_head  # noqa: E402
+from galfm.modeling_galfm import GalFMModel  # noqa: E402
+from galfm.pretraining_galfm import GalFMForPretraining  # noqa: E402
+from galfm.processing_galfm import GalFMProcessor  # noqa: E402
+from galfm.search_galfm import GalaxyIndex, embed_galaxies  # noqa: E402
+
+from .cards import write_base_card, write_head_card  # noqa: E402
+from .evaluate import evaluate_models, task_of  # noqa: E402
+from .finetune import FinetuneConfig, finetune  # noqa: E402
+from .pretrain import DEFAULT_CONFIG, PretrainConfig, pretrain  # noqa: E402
+from .tasks import GalaxyTaskCollator  # noqa: E402
 
 HEAD_TASKS = ("photoz", "properties", "posterior", "sfh", "morphology")
 
@@ -61,8 +85,6 @@ class Stage:
 
 def load_bundled_records(data_dir: Path) -> list[dict]:
     """The real test spectra: every SDSS spec-*.fits and DESI coadd-*.fits under ``data_dir``."""
-    from galfm.datasets_scripts.desi import read_coadd
-    from galfm.datasets_scripts.sdss import read_spec
 
     sdss = sorted((data_dir / "sdss").glob("spec-*.fits"))
     desi = sorted((data_dir / "desi").glob("coadd-*.fits"))
@@ -76,8 +98,6 @@ def load_bundled_records(data_dir: Path) -> list[dict]:
 
 
 def _simulate(out: Path, plan: DemoPlan, seed: int) -> Path:
-    from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
-
     data = out / "data" / "simulated"
     if not (data / "README.md").is_file():
         write_survey(SimulationConfig(n=plan.galaxies, seed=seed, shard_size=1000 if plan.galaxies > 2000 else 200),
@@ -86,8 +106,6 @@ def _simulate(out: Path, plan: DemoPlan, seed: int) -> Path:
 
 
 def _pretrain(out: Path, data: Path, plan: DemoPlan, seed: int) -> Path:
-    from .pretrain import DEFAULT_CONFIG, PretrainConfig, pretrain
-
     run = out / "runs" / "pretrain"
     if not (run / "model" / "model.safetensors").is_file():
         config = PretrainConfig.from_yaml(DEFAULT_CONFIG, max_steps=plan.pretrain_steps, seed=seed,
@@ -98,16 +116,14 @@ def _pretrain(out: Path, data: Path, plan: DemoPlan, seed: int) -> Path:
 
 
 def _finetune(out: Path, data: Path, base: Path, plan: DemoPlan, seed: int) -> dict[str, dict]:
-    from .finetune import FinetuneArguments, finetune
-
     results = {}
     for task in HEAD_TASKS:
         run = out / "runs" / task
         if not (run / "metrics.json").is_file():
             print(f"  fine-tuning {task} ({plan.finetune_steps} steps)", flush=True)
-            finetune(FinetuneArguments(task=task, data=str(data), output_dir=str(run), base=str(base),
-                                       max_steps=plan.finetune_steps, batch_size=plan.batch_size,
-                                       max_eval_samples=plan.eval_samples, seed=seed))
+            finetune(FinetuneConfig(task=task, data=str(data), output_dir=str(run), base=str(base),
+                                    max_steps=plan.finetune_steps, batch_size=plan.batch_size,
+                                    max_eval_samples=plan.eval_samples, seed=seed))
         results[task] = json.loads((run / "metrics.json").read_text())
     return results
 
@@ -125,14 +141,8 @@ def _hub_folders(out: Path, pretrain_run: Path) -> Path:
 @torch.no_grad()
 def _spectrum_plot(base: Path, data: Path, path: Path) -> dict:
     """The DESI spectrum of a test galaxy predicted from its photometry alone, against the simulated one."""
-    import matplotlib
 
-    from galfm.datasets_scripts import load_records
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from galfm import GalFMForPretraining, GalFMProcessor
 
     model = GalFMForPretraining.from_pretrained(base).eval()
     processor = GalFMProcessor.from_pretrained(base)
@@ -176,14 +186,8 @@ def _spectrum_plot(base: Path, data: Path, path: Path) -> dict:
 @torch.no_grad()
 def _search_gallery(base: Path, data: Path, path: Path, n_index: int, queries: int = 4, k: int = 5) -> None:
     """Image queries against a FAISS index of test spectra: each row a query image and its best matches' images."""
-    import matplotlib
 
-    from galfm.datasets_scripts import load_records
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from galfm import GalaxyIndex, GalFMForPretraining, GalFMProcessor, embed_galaxies
 
     model = GalFMForPretraining.from_pretrained(base).eval()
     processor = GalFMProcessor.from_pretrained(base)
@@ -216,12 +220,8 @@ def _search_gallery(base: Path, data: Path, path: Path, n_index: int, queries: i
 
 
 def _training_curves(out: Path, path: Path) -> None:
-    import csv
 
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     with open(out / "runs" / "pretrain" / "loss_history.csv") as handle:
@@ -247,11 +247,6 @@ def _training_curves(out: Path, path: Path) -> None:
 @torch.no_grad()
 def _real_galaxies(out: Path, data_dir: Path) -> list[dict]:
     """The bundled real spectra (SDSS, DESI) and Legacy Surveys photometry through the properties head."""
-    from galfm import GalFMProcessor, load_head
-    from galfm.datasets_scripts.legacysurvey import read_catalog
-
-    from .finetune import task_of
-    from .tasks import GalaxyTaskCollator
 
     records = load_bundled_records(data_dir)
     tractor = sorted((data_dir / "legacysurvey").glob("tractor-*.fits"))
@@ -277,8 +272,6 @@ def _real_galaxies(out: Path, data_dir: Path) -> list[dict]:
 
 def _write_report(out: Path, plan: DemoPlan, quick: bool, timings: dict, evaluation: dict, finetune: dict,
                   spectrum: dict, real: list[dict]) -> None:
-    import markdown
-
     def fmt(v):
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
@@ -349,15 +342,10 @@ def _write_report(out: Path, plan: DemoPlan, quick: bool, timings: dict, evaluat
 
 
 def _cards(out: Path, plan: DemoPlan, evaluation: dict, repo: str = "org/galfm") -> None:
-    from galfm import GalFMConfig
-
-    from .cards import write_base_card, write_head_card
-
     data_text = (f"{plan.galaxies} galaxies of the galfm simulated survey (`galfm simulate`, seed 0): BC03 stellar "
                  "populations, Cloudy nebular emission, Calzetti dust, Inoue IGM; DESI-like spectra, J-PAS + GALEX + "
                  "Legacy Surveys photometry, GalSim grz images; priors documented in the dataset card.")
     config = GalFMConfig.from_pretrained(out / "models" / "base")
-    from galfm import GalFMModel
 
     parameters = GalFMModel(config).num_parameters()
     base_metrics = {**evaluation["tasks"].get("base/retrieval", {}), **evaluation["tasks"].get("base/outliers", {})}
@@ -379,7 +367,6 @@ def _cards(out: Path, plan: DemoPlan, evaluation: dict, repo: str = "org/galfm")
 
 def run_demo(out_dir: Path, data_dir: Path, quick: bool = False, seed: int = 0) -> dict:
     """Run (or resume) the whole demo; returns the evaluation results."""
-    from .evaluate import evaluate_models
 
     torch.set_num_threads(2)
     out = Path(out_dir)

@@ -19,14 +19,62 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from galfm import GalaxyIndex, GalFMConfig, GalFMForPretraining, GalFMProcessor, embed_galaxies
-from galfm.heads_galfm import HEAD_CLASSES
+from galfm.configuration_galfm import GalFMConfig
+from galfm.datasets_scripts.parquet_shards import load_records
+from galfm.heads_galfm import HEAD_CLASSES, load_head
+from galfm.pretraining_galfm import GalFMForPretraining
+from galfm.processing_galfm import GalFMProcessor
+from galfm.search_galfm import GalaxyIndex, embed_galaxies
 
-from .finetune import MissingLabelsError, evaluate_head, task_of
 from .metrics import load_metric
 from .plots import plot_task
+from .tasks import GalaxyTaskCollator, MissingLabelsError, TaskSpec, get_task, load_task_splits
 
 logger = logging.getLogger("galfm.evaluate")
+
+# which outputs of each head Trainer hands to compute_metrics, in the order of the head's ModelOutput
+OUTPUT_NAMES = {"GalFMForPropertyPrediction": ("mean", "std"), "GalFMForPosteriorEstimation": ("samples",),
+                "GalFMForStarFormationHistory": ("sfh", "log_z", "log_z_std"),
+                "GalFMForMorphologyClassification": ("logits",)}
+
+
+def split_outputs(model, predictions) -> dict[str, np.ndarray]:
+    """A head's output tuple (or Trainer's predictions) as {output name: array}."""
+    names = OUTPUT_NAMES[type(model).__name__]
+    predictions = predictions if isinstance(predictions, tuple) else (predictions,)
+    return dict(zip(names, predictions))
+
+
+def task_of(head) -> TaskSpec:
+    """The task a saved head (or its config) was fine-tuned for (``config.galfm_task``, written by `finetune`)."""
+    config = getattr(head, "config", head)
+    saved = getattr(config, "galfm_task", None)
+    if not saved:
+        raise ValueError(f"{(config.architectures or ['this model'])[0]} has no config.galfm_task: it was not saved "
+                         "by galfm finetune; give the task explicitly")
+    return get_task(saved["name"]).with_options(saved["inputs"], saved["targets"] or None, saved["band_prefixes"])
+
+
+@torch.no_grad()
+def evaluate_head(model_dir: str | Path, data_dir: str | Path, split: str = "test", max_samples: int | None = None,
+                  batch_size: int = 64) -> tuple[dict, dict[str, np.ndarray], np.ndarray, list[str]]:
+    """Score a saved head on a split of a galaxy-record folder: (metrics, outputs, labels, object_ids)."""
+    head = load_head(str(model_dir)).eval()
+    task = task_of(head)
+    dataset = load_task_splits(data_dir, task, splits=(split,))[split]
+    if max_samples is not None:
+        dataset = dataset.select(range(min(max_samples, len(dataset))))
+    collate = GalaxyTaskCollator(GalFMProcessor.from_pretrained(model_dir), task, dict(head.config.label2id or {})
+                                 if task.name == "morphology" else {})
+    outputs, labels = {}, []
+    for start in range(0, len(dataset), batch_size):
+        batch = collate(list(dataset.select(range(start, min(start + batch_size, len(dataset))))))
+        labels.append(batch.pop("labels").numpy())
+        for name, value in split_outputs(head, head(**batch).to_tuple()).items():
+            outputs.setdefault(name, []).append(value.numpy())
+    outputs = {k: np.concatenate(v) for k, v in outputs.items()}
+    labels = np.concatenate(labels)
+    return task.scores(outputs, labels), outputs, labels, list(dataset["object_id"])
 
 
 def find_models(model_dir: str | Path) -> dict[str, tuple[str, Path, GalFMConfig]]:
@@ -50,8 +98,6 @@ def find_models(model_dir: str | Path) -> dict[str, tuple[str, Path, GalFMConfig
 
 def load_rows(data_dir: str | Path, split: str, limit: int) -> list[dict]:
     """The first ``limit`` rows of a split (of train where the folder has only train, e.g. a converted survey)."""
-    from galfm.datasets_scripts import load_records
-
     splits = load_records(data_dir)
     if split not in splits:
         logger.warning("%s has no %s split; using train", data_dir, split)

@@ -14,57 +14,79 @@ baseline a pretrained model must beat). ``--data`` is a galaxy-record folder wit
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import TrainerCallback
+from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
 
-from galfm import GalFMConfig, GalFMProcessor
+from galfm.configuration_galfm import GalFMConfig
+from galfm.heads_galfm import GalFMHeadModel
+from galfm.processing_galfm import GalFMProcessor
 
-from .tasks import MORPHOLOGY_CLASSES, TASKS, GalaxyTaskCollator, TaskSpec, get_task
+from .evaluate import split_outputs
+from .plots import plot_task
+from .run_config import comma_list, option, parse_run_config
+from .tasks import (
+    TASKS,
+    GalaxyTaskCollator,
+    MissingLabelsError,
+    TaskSpec,
+    get_task,
+    load_task_splits,
+    morphology_labels,
+)
 
 logger = logging.getLogger("galfm.finetune")
 
-# which outputs of each head Trainer hands to compute_metrics, in the order of the head's ModelOutput
-OUTPUT_NAMES = {"GalFMForPropertyPrediction": ("mean", "std"), "GalFMForPosteriorEstimation": ("samples",),
-                "GalFMForStarFormationHistory": ("sfh", "log_z", "log_z_std"),
-                "GalFMForMorphologyClassification": ("logits",)}
-
-
-class MissingLabelsError(ValueError):
-    """The data lack the labels a task needs."""
-
 
 @dataclass
-class FinetuneArguments:
-    task: str
-    data: str
-    output_dir: str
-    base: str | None = None
-    from_scratch: bool = False
-    preset: str = "tiny"
-    inputs: tuple[str, ...] | None = None
-    targets: tuple[str, ...] | None = None
-    band_prefixes: tuple[str, ...] | None = None
-    max_steps: int = 500
-    batch_size: int = 32
-    learning_rate: float = 5e-4
-    encoder_learning_rate_scale: float = 0.1
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.05
-    label_fraction: float = 1.0
-    freeze_encoder: bool = False
-    max_eval_samples: int | None = 2000
-    num_workers: int = 0  # dataloader processes that tokenize batches (worth it on a GPU)
-    time_limit_minutes: float | None = None  # stop training when exceeded (a fixed compute budget)
-    seed: int = 0
-    progress: bool = True
+class FinetuneConfig:
+    """A fine-tuning run's settings, each a flag (``--max-steps``) and a key of a ``--config`` YAML file."""
+
+    task: str | None = option(None, f"what to fine-tune: {', '.join(TASKS)}")
+    data: str | None = option(None, "galaxy-record folder with train/validation/test splits")
+    output_dir: str | None = option(None, "where the head, metrics and plots go")
+    base: str | None = option(None, "pretrained galfm folder or Hub repo (e.g. OUT/model of galfm pretrain)")
+    from_scratch: bool = option(False, "no pretrained weights: a --preset encoder (the baseline to beat)")
+    preset: str = option("tiny", "encoder size with --from-scratch")
+    inputs: list[str] | None = option(None, "modalities to use, comma-separated (spectrum,photometry,image)")
+    targets: list[str] | None = option(None, "properties predicted, comma-separated (photoz/properties/posterior)")
+    band_prefixes: list[str] | None = option(None, "keep only bands starting with these, e.g. jpas_ ('all': every "
+                                             "band)", aliases=["--bands"])
+    max_steps: int = option(500, "optimizer steps")
+    batch_size: int = option(32, "galaxies per device per step")
+    learning_rate: float = option(5e-4, "peak learning rate of the head")
+    encoder_learning_rate_scale: float = option(0.1, "the pretrained encoder's learning rate relative to the head's")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    warmup_ratio: float = option(0.05, "fraction of the steps spent warming up")
+    label_fraction: float = option(1.0, "train on this fraction of the labelled galaxies")
+    freeze_encoder: bool = option(False, "train the head alone on frozen embeddings")
+    max_eval_samples: int | None = option(2000, "galaxies scored per evaluation split")
+    num_workers: int = option(0, "dataloader processes tokenizing batches (worth it on a GPU)")
+    time_limit_minutes: float | None = option(None, "stop training after this much wall time")
+    seed: int = option(0, "random seed")
+    progress: bool = option(True, "show progress bars")
+
+    def __post_init__(self):
+        self.inputs, self.targets = comma_list(self.inputs), comma_list(self.targets)
+        bands = comma_list(self.band_prefixes)
+        self.band_prefixes = [] if bands == ["all"] else bands
+        if not 0 < self.label_fraction <= 1:
+            raise ValueError(f"label_fraction {self.label_fraction}: give a fraction in (0, 1]")
+
+    def check(self) -> None:
+        """The fields a run cannot do without."""
+        missing = [name for name in ("task", "data", "output_dir") if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"give {', '.join('--' + m.replace('_', '-') for m in missing)}")
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
 
 
 class TimeBudget(TrainerCallback):
@@ -82,137 +104,59 @@ class TimeBudget(TrainerCallback):
             control.should_training_stop = True
 
 
-def load_task_splits(data_dir: str | Path, task: TaskSpec, splits=("train", "validation", "test")) -> dict:
-    """The splits of a galaxy-record folder, cut to rows that have the task's input and some label."""
-    from galfm.datasets_scripts import load_records
-
-    loaded = load_records(data_dir)
-    if "train" not in loaded:
-        raise ValueError(f"{data_dir}: no train split (found {list(loaded)}); write the folder with `galfm simulate`"
-                         " or `galfm convert`")
-    missing = [s for s in splits if s not in loaded]
-    if missing and len(loaded["train"]) < 40:  # too few to hold any out: score on what there is
-        loaded = {"train": loaded["train"], "validation": loaded["train"], "test": loaded["train"]}
-        logger.warning("%s has no %s split and only %d rows: every split is the train split", data_dir,
-                       "/".join(missing), len(loaded["train"]))
-    elif missing:  # e.g. a converted survey, all in train: hold out 10% the same way every time
-        held = loaded["train"].train_test_split(test_size=0.1, seed=0)
-        halves = held["test"].train_test_split(test_size=0.5, seed=0)
-        loaded = {"train": held["train"], "validation": halves["train"], "test": halves["test"]}
-        logger.warning("%s has no %s split: 5%% + 5%% of train (seed 0) held out as validation and test",
-                       data_dir, "/".join(missing))
-    features = loaded[splits[0]].features
-    if "properties" not in features:
-        raise MissingLabelsError(f"{data_dir}: the records have no 'properties' column, so task {task.name!r} "
-                                 f"has no labels ({', '.join(task.label_fields)})")
-    known = set(features["properties"])
-    absent = [f for f in task.label_fields if f not in known]
-    if absent:
-        raise MissingLabelsError(f"{data_dir}: properties lack {absent}, needed as labels by task {task.name!r}")
-    columns = list(task.inputs) + ["properties"]
-
-    def usable(*values) -> bool:
-        record = dict(zip(columns, values))
-        props = record["properties"] or {}
-        return task.has_input(record) and any(props.get(f) is not None for f in task.label_fields)
-
-    # only the columns the task reads: a photometry task never decodes spectra or images
-    keep = ["object_id", *columns]
-    out = {s: loaded[s].select_columns(keep).filter(usable, input_columns=columns,
-                                                    desc=f"{task.name}: {s} rows with inputs and labels")
-           for s in splits}
-    if len(out[splits[0]]) == 0:
-        raise MissingLabelsError(f"{data_dir}: no {splits[0]} galaxy has both the inputs ({', '.join(task.inputs)}) "
-                                 f"and a label ({', '.join(task.label_fields)}) of task {task.name!r}")
-    return out
-
-
-def morphology_labels(train) -> dict[str, int]:
-    found = {p.get("morphology") for p in train["properties"] if p and p.get("morphology")}
-    names = [c for c in MORPHOLOGY_CLASSES] + sorted(found - set(MORPHOLOGY_CLASSES))
-    return {name: i for i, name in enumerate(names)}
-
-
-def build_head(task: TaskSpec, args: FinetuneArguments, label2id: dict[str, int]):
-    """The task's head: encoder from ``args.base`` (or a fresh ``args.preset``), new head weights."""
-    head_options = {}
+def build_head(task: TaskSpec, args: FinetuneConfig, processor: GalFMProcessor,
+               label2id: dict[str, int]) -> GalFMHeadModel:
+    """The task's head: encoder from ``args.base`` (or a fresh ``args.preset``), new head weights; its property
+    scaling is the processor's, so the saved folder predicts in the units its processor tokenizes."""
+    head_config = {"property_specs": processor.property_specs}
     if task.targets:
-        head_options["target_properties"] = list(task.targets)
-    if label2id:
-        head_options["id2label"] = {i: name for name, i in label2id.items()}
-        head_options["label2id"] = dict(label2id)
+        head_config["target_properties"] = list(task.targets)
+    labels = {"id2label": {i: name for name, i in label2id.items()}, "label2id": dict(label2id)} if label2id else {}
     if args.from_scratch:
         torch.manual_seed(args.seed)
-        return task.head(GalFMConfig.from_preset(args.preset, **head_options))
+        return task.head(GalFMConfig.from_preset(args.preset, **head_config, **labels))
     if args.base is None:
         raise ValueError("--base: give a pretrained galfm folder or Hub repo (or --from-scratch for a baseline)")
-    config = GalFMConfig.from_pretrained(args.base, **head_options)
+    config = GalFMConfig.from_pretrained(args.base, head_config=head_config, **labels)
     return task.head.from_pretrained(args.base, config=config)
 
 
-def split_outputs(model, predictions) -> dict[str, np.ndarray]:
-    names = OUTPUT_NAMES[type(model).__name__]
-    predictions = predictions if isinstance(predictions, tuple) else (predictions,)
-    return dict(zip(names, predictions))
+def build_optimizer(model: GalFMHeadModel, args: FinetuneConfig) -> torch.optim.Optimizer | None:
+    """AdamW with the pretrained encoder slower than the new head (layer-wise learning rates, as in ULMFiT);
+    None (Trainer's own) when both move at one rate."""
+    if args.freeze_encoder or args.encoder_learning_rate_scale == 1.0:
+        return None
+    encoder = [p for p in model.galfm.parameters() if p.requires_grad]
+    ids = {id(p) for p in encoder}
+    head = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+    scale = 1.0 if args.from_scratch else args.encoder_learning_rate_scale
+    return torch.optim.AdamW([{"params": encoder, "lr": args.learning_rate * scale},
+                              {"params": head, "lr": args.learning_rate}], weight_decay=args.weight_decay)
 
 
-def finetune(args: FinetuneArguments) -> dict:
-    """Train the head with Trainer; evaluate on validation and test; save model, metrics and a plot."""
-    from transformers import EvalPrediction, Trainer, TrainingArguments
-
-    task = get_task(args.task).with_options(args.inputs, args.targets, args.band_prefixes)
-    output_dir = Path(args.output_dir)
-    splits = load_task_splits(args.data, task)
-    train = splits["train"].shuffle(seed=args.seed)
-    if not 0 < args.label_fraction <= 1:
-        raise ValueError(f"--label-fraction {args.label_fraction}: give a fraction in (0, 1]")
-    train = train.select(range(max(1, round(args.label_fraction * len(train)))))
-    evaluation = {s: splits[s] if args.max_eval_samples is None else
-                  splits[s].select(range(min(args.max_eval_samples, len(splits[s])))) for s in ("validation", "test")}
-    label2id = morphology_labels(train) if task.name == "morphology" else {}
-
-    model = build_head(task, args, label2id)
-    if args.freeze_encoder:
-        model.freeze_encoder()
-    processor = GalFMProcessor.from_pretrained(args.base) if (args.base and not args.from_scratch) \
-        else GalFMProcessor()
-    collator = GalaxyTaskCollator(processor, task, label2id)
-
+def build_trainer(model: GalFMHeadModel, task: TaskSpec, train, collator: GalaxyTaskCollator,
+                  args: FinetuneConfig) -> Trainer:
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
         return task.scores(split_outputs(model, prediction.predictions), prediction.label_ids)
 
     on_gpu = torch.cuda.is_available()
     training_args = TrainingArguments(
-        output_dir=str(output_dir / "trainer"), max_steps=args.max_steps, per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.batch_size, learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay, warmup_steps=round(args.warmup_ratio * args.max_steps),
-        lr_scheduler_type="cosine", logging_steps=max(1, args.max_steps // 20), eval_strategy="no",
-        save_strategy="no", report_to=[], remove_unused_columns=False, label_names=["labels"], seed=args.seed,
-        use_cpu=not on_gpu, bf16=on_gpu, dataloader_num_workers=args.num_workers, disable_tqdm=not args.progress,
+        output_dir=str(Path(args.output_dir) / "trainer"), max_steps=args.max_steps,
+        per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=args.batch_size,
+        learning_rate=args.learning_rate, weight_decay=args.weight_decay,
+        warmup_steps=round(args.warmup_ratio * args.max_steps), lr_scheduler_type="cosine",
+        logging_steps=max(1, args.max_steps // 20), eval_strategy="no", save_strategy="no", report_to=[],
+        remove_unused_columns=False, label_names=["labels"], seed=args.seed, use_cpu=not on_gpu, bf16=on_gpu,
+        dataloader_num_workers=args.num_workers, disable_tqdm=not args.progress,
     )
-    optimizer = None
-    if not args.freeze_encoder and args.encoder_learning_rate_scale != 1.0:
-        # a pretrained encoder moves slower than the new head (layer-wise learning rates, as in ULMFiT)
-        encoder = [p for p in model.galfm.parameters() if p.requires_grad]
-        ids = {id(p) for p in encoder}
-        head = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
-        scale = 1.0 if args.from_scratch else args.encoder_learning_rate_scale
-        optimizer = torch.optim.AdamW([{"params": encoder, "lr": args.learning_rate * scale},
-                                       {"params": head, "lr": args.learning_rate}], weight_decay=args.weight_decay)
-    trainer = Trainer(model=model, args=training_args, train_dataset=train, data_collator=collator,
-                      compute_metrics=compute_metrics, optimizers=(optimizer, None),
-                      callbacks=[TimeBudget(args.time_limit_minutes)] if args.time_limit_minutes else None)
-    trainer.train()
-    metrics = {"task": task.name, "inputs": list(task.inputs), "targets": list(task.targets),
-               "band_prefixes": list(task.band_prefixes), "train_galaxies": len(train),
-               "label_fraction": args.label_fraction, "steps": trainer.state.global_step,
-               "base": None if args.from_scratch else args.base, "freeze_encoder": args.freeze_encoder}
-    results = {}
-    for split, dataset in evaluation.items():
-        prediction = trainer.predict(dataset, metric_key_prefix=split)
-        metrics.update({k: v for k, v in prediction.metrics.items() if not k.endswith(("_runtime", "per_second"))})
-        results[split] = (split_outputs(model, prediction.predictions), prediction.label_ids)
+    return Trainer(model=model, args=training_args, train_dataset=train, data_collator=collator,
+                   compute_metrics=compute_metrics, optimizers=(build_optimizer(model, args), None),
+                   callbacks=[TimeBudget(args.time_limit_minutes)] if args.time_limit_minutes else None)
 
+
+def save_run(output_dir: Path, model: GalFMHeadModel, processor: GalFMProcessor, task: TaskSpec, trainer: Trainer,
+             args: FinetuneConfig, metrics: dict, test_ids: list[str], test_results: tuple, label2id: dict) -> None:
+    """The head folder, metrics, per-galaxy test predictions, the run's config and log, and the test plot."""
     output_dir.mkdir(parents=True, exist_ok=True)
     # the task travels with the head, so `evaluate_head` and `galfm evaluate` feed it the same inputs
     model.config.galfm_task = {"name": task.name, "inputs": list(task.inputs), "targets": list(task.targets),
@@ -223,95 +167,58 @@ def finetune(args: FinetuneArguments) -> dict:
     model.save_pretrained(output_dir / "model")
     processor.save_pretrained(output_dir / "model")
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    outputs, label_ids = results["test"]  # per-galaxy test predictions, for reports and selections (e.g. r < 22)
-    np.savez_compressed(output_dir / "test_predictions.npz", object_id=np.asarray(evaluation["test"]["object_id"]),
-                        labels=label_ids, **outputs)
+    outputs, label_ids = test_results  # per-galaxy test predictions, for reports and selections (e.g. r < 22)
+    np.savez_compressed(output_dir / "test_predictions.npz", object_id=np.asarray(test_ids), labels=label_ids,
+                        **outputs)
     (output_dir / "finetune_args.json").write_text(json.dumps(asdict(args), indent=2, default=list))
     (output_dir / "train_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
-    from .plots import plot_task
+    plot_task(task, outputs, label_ids, output_dir / "predictions.png", label2id=label2id)
 
-    plot_task(task, *results["test"], output_dir / "predictions.png", label2id=label2id)
+
+def finetune(args: FinetuneConfig) -> dict:
+    """Train the head with Trainer; evaluate on validation and test; save model, metrics and a plot."""
+    args.check()
+    task = get_task(args.task).with_options(args.inputs, args.targets, args.band_prefixes)
+    splits = load_task_splits(args.data, task)
+    train = splits["train"].shuffle(seed=args.seed)
+    train = train.select(range(max(1, round(args.label_fraction * len(train)))))
+    evaluation = {s: splits[s] if args.max_eval_samples is None else
+                  splits[s].select(range(min(args.max_eval_samples, len(splits[s])))) for s in ("validation", "test")}
+    label2id = morphology_labels(train) if task.name == "morphology" else {}
+    processor = GalFMProcessor.from_pretrained(args.base) if (args.base and not args.from_scratch) \
+        else GalFMProcessor()
+    model = build_head(task, args, processor, label2id)
+    if args.freeze_encoder:
+        model.freeze_encoder()
+    trainer = build_trainer(model, task, train, GalaxyTaskCollator(processor, task, label2id), args)
+    trainer.train()
+    metrics = {"task": task.name, "inputs": list(task.inputs), "targets": list(task.targets),
+               "band_prefixes": list(task.band_prefixes), "train_galaxies": len(train),
+               "label_fraction": args.label_fraction, "steps": trainer.state.global_step,
+               "base": None if args.from_scratch else args.base, "freeze_encoder": args.freeze_encoder}
+    results = {}
+    for split, dataset in evaluation.items():
+        prediction = trainer.predict(dataset, metric_key_prefix=split)
+        metrics.update({k: v for k, v in prediction.metrics.items() if not k.endswith(("_runtime", "per_second"))})
+        results[split] = (split_outputs(model, prediction.predictions), prediction.label_ids)
+    save_run(Path(args.output_dir), model, processor, task, trainer, args, metrics,
+             list(evaluation["test"]["object_id"]), results["test"], label2id)
     return metrics
 
 
-def task_of(head) -> TaskSpec:
-    """The task a saved head (or its config) was fine-tuned for (``config.galfm_task``, written by `finetune`)."""
-    config = getattr(head, "config", head)
-    saved = getattr(config, "galfm_task", None)
-    if not saved:
-        raise ValueError(f"{(config.architectures or ['this model'])[0]} has no config.galfm_task: it was not saved "
-                         "by galfm finetune; give the task explicitly")
-    return get_task(saved["name"]).with_options(saved["inputs"], saved["targets"] or None, saved["band_prefixes"])
-
-
-@torch.no_grad()
-def evaluate_head(model_dir: str | Path, data_dir: str | Path, split: str = "test", max_samples: int | None = None,
-                  batch_size: int = 64) -> tuple[dict, dict[str, np.ndarray], np.ndarray, list[str]]:
-    """Score a saved head on a split of a galaxy-record folder: (metrics, outputs, labels, object_ids)."""
-    from galfm import load_head
-
-    head = load_head(str(model_dir)).eval()
-    task = task_of(head)
-    dataset = load_task_splits(data_dir, task, splits=(split,))[split]
-    if max_samples is not None:
-        dataset = dataset.select(range(min(max_samples, len(dataset))))
-    collate = GalaxyTaskCollator(GalFMProcessor.from_pretrained(model_dir), task, dict(head.config.label2id or {})
-                                 if task.name == "morphology" else {})
-    outputs, labels = {}, []
-    for start in range(0, len(dataset), batch_size):
-        batch = collate(list(dataset.select(range(start, min(start + batch_size, len(dataset))))))
-        labels.append(batch.pop("labels").numpy())
-        for name, value in split_outputs(head, head(**batch).to_tuple()).items():
-            outputs.setdefault(name, []).append(value.numpy())
-    outputs = {k: np.concatenate(v) for k, v in outputs.items()}
-    labels = np.concatenate(labels)
-    return task.scores(outputs, labels), outputs, labels, list(dataset["object_id"])
-
-
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", required=True, choices=sorted(TASKS), help="what to fine-tune")
-    parser.add_argument("--base", help="pretrained galfm folder or Hub repo (e.g. OUT/model of galfm pretrain)")
-    parser.add_argument("--data", required=True, help="galaxy-record folder with train/validation/test splits")
-    parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--max-steps", type=int, default=500)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--encoder-learning-rate-scale", type=float, default=0.1,
-                        help="the pretrained encoder's learning rate relative to the head's")
-    parser.add_argument("--label-fraction", type=float, default=1.0, help="train on this fraction of the labels")
-    parser.add_argument("--freeze-encoder", action="store_true", help="train the head alone on frozen embeddings")
-    parser.add_argument("--from-scratch", action="store_true", help="no pretrained weights: a --preset encoder")
-    parser.add_argument("--preset", default="tiny", help="encoder size with --from-scratch")
-    parser.add_argument("--inputs", help="comma-separated modalities to use (spectrum,photometry,image)")
-    parser.add_argument("--targets", help="comma-separated properties (photoz/properties/posterior)")
-    parser.add_argument("--bands", help="comma-separated band-name prefixes to keep, e.g. jpas_ or decam_ ('all')")
-    parser.add_argument("--max-eval-samples", type=int, default=2000)
-    parser.add_argument("--num-workers", type=int, default=0, help="dataloader processes tokenizing batches")
-    parser.add_argument("--time-limit-minutes", type=float, default=None, help="stop training after this long")
-    parser.add_argument("--seed", type=int, default=0)
-    return parser
-
-
-def arguments_from(ns: argparse.Namespace) -> FinetuneArguments:
-    def listed(value):
-        return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
-
-    bands = listed(ns.bands)
-    return FinetuneArguments(
-        task=ns.task, data=ns.data, output_dir=ns.output_dir, base=ns.base, from_scratch=ns.from_scratch,
-        preset=ns.preset, inputs=listed(ns.inputs), targets=listed(ns.targets),
-        band_prefixes=() if bands == ("all",) else bands, max_steps=ns.max_steps, batch_size=ns.batch_size,
-        learning_rate=ns.learning_rate, encoder_learning_rate_scale=ns.encoder_learning_rate_scale,
-        label_fraction=ns.label_fraction, freeze_encoder=ns.freeze_encoder,
-        max_eval_samples=ns.max_eval_samples, num_workers=ns.num_workers,
-        time_limit_minutes=ns.time_limit_minutes, seed=ns.seed)
-
-
-def main(argv: list[str] | None = None) -> None:
-    metrics = finetune(arguments_from(build_parser().parse_args(argv)))
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args, _ = parse_run_config(FinetuneConfig, argv, "galfm finetune: fine-tune a head with "
+                                   "transformers.Trainer")
+        metrics = finetune(args)
+    except (MissingLabelsError, ValueError) as err:
+        print(f"galfm finetune: {err}", file=sys.stderr)
+        return 2
     print(json.dumps({k: v for k, v in metrics.items() if k.startswith("test_")}, indent=2))
+    print(f"head -> {Path(args.output_dir) / 'model'} (galfm.load_head loads it); metrics: "
+          f"{Path(args.output_dir) / 'metrics.json'}; plot: {Path(args.output_dir) / 'predictions.png'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

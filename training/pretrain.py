@@ -14,71 +14,78 @@ safetensors checkpoint (``checkpoint.py``) holds model, optimizer, scheduler, RN
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import yaml
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from datasets.distributed import split_dataset_by_node
+from tqdm.auto import tqdm
 
-from galfm import GalFMConfig, GalFMForPretraining, GalFMProcessor
+from galfm.configuration_galfm import GalFMConfig
+from galfm.datasets_scripts.parquet_shards import load_records
+from galfm.pretraining_galfm import GalFMForPretraining
+from galfm.processing_galfm import GalFMProcessor
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .run_config import from_yaml, json_mapping, option, parse_run_config
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "tiny.yaml"
 LOSS_KEYS = ("loss", "masked_loss", "autoregressive_loss", "contrastive_loss")
+OBJECTIVES = ("masked", "autoregressive", "contrastive")
 
 
 @dataclass
 class PretrainConfig:
-    """The YAML file's fields (see ``configs/tiny.yaml``)."""
+    """A pretraining run's settings: the YAML file's fields (see ``configs/tiny.yaml``), each also a flag."""
 
-    preset: str = "tiny"
-    model: dict = field(default_factory=dict)
-    objectives: dict = field(default_factory=lambda: {"masked": 1.0, "autoregressive": 1.0, "contrastive": 1.0})
-    use_properties: bool = False
-    batch_size: int = 16
-    gradient_accumulation_steps: int = 1
-    max_steps: int = 300
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_steps: int = 30
-    max_grad_norm: float = 1.0
-    shuffle_buffer: int = 512
-    checkpoint_every: int = 100
-    log_every: int = 1
-    seed: int = 0
-    time_limit_minutes: float | None = None  # stop (checkpointed) when exceeded, e.g. a fixed compute budget
-    init_from: str | None = None  # continue from a pretrained galfm (domain adaptation on new unlabelled data)
+    preset: str = option("tiny", "model size: tiny, base or large (GalFMConfig.from_preset)")
+    model: dict | str | None = option({}, "GalFMConfig overrides, e.g. {num_hidden_layers: 2} (JSON on the CLI)")
+    objectives: dict | str | None = option({"masked": 1.0, "autoregressive": 1.0, "contrastive": 1.0},
+                                    "loss weight of each objective (masked, autoregressive, contrastive); 0 = off")
+    use_properties: bool = option(False, "let catalogue properties into self-supervised pretraining")
+    batch_size: int = option(16, "galaxies per process per micro-batch")
+    gradient_accumulation_steps: int = option(1, "micro-batches per optimizer step")
+    max_steps: int = option(300, "optimizer steps")
+    learning_rate: float = option(1e-3, "peak AdamW learning rate")
+    min_learning_rate_ratio: float = option(0.1, "the cosine schedule's floor, as a fraction of the peak")
+    weight_decay: float = option(0.05, "AdamW weight decay")
+    adam_beta1: float = option(0.9, "AdamW beta1")
+    adam_beta2: float = option(0.95, "AdamW beta2")
+    warmup_steps: int = option(30, "linear warm-up steps")
+    max_grad_norm: float = option(1.0, "gradient clipping norm")
+    shuffle_buffer: int = option(512, "galaxies in the seeded streaming shuffle buffer")
+    checkpoint_every: int = option(100, "steps between safetensors checkpoints")
+    log_every: int = option(1, "steps between progress-bar updates")
+    seed: int = option(0, "random seed (data order, masking, initialisation)")
+    time_limit_minutes: float | None = option(None, "stop (checkpointed) after this much wall time")
+    init_from: str | None = option(None, "continue a pretrained galfm folder (domain adaptation on new data)")
+
+    def __post_init__(self):
+        self.model = json_mapping(self.model, "model")
+        self.objectives = json_mapping(self.objectives, "objectives")
+        unknown = set(self.objectives) - set(OBJECTIVES)
+        if unknown:
+            raise ValueError(f"objectives: unknown {sorted(unknown)}; use {', '.join(OBJECTIVES)}")
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> PretrainConfig:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
-        return cls(**{**raw, **{k: v for k, v in overrides.items() if v is not None}})
+        return from_yaml(cls, path, **overrides)
 
     def model_config(self) -> GalFMConfig:
         weights = {f"{k}_loss_weight": float(v) for k, v in self.objectives.items()}
-        unknown = set(self.objectives) - {"masked", "autoregressive", "contrastive"}
-        if unknown:
-            raise ValueError(f"objectives: unknown {sorted(unknown)}; use masked, autoregressive, contrastive")
         return GalFMConfig.from_preset(self.preset, **{**self.model, **weights})
 
 
 def galaxy_batches(data_dir: str | Path, config: PretrainConfig, processor: GalFMProcessor, rank: int,
                    world_size: int, epoch: int, skip: int = 0):
     """Endless tokenized batches of this rank's share of the shards; ``skip`` examples already seen."""
-    from datasets.distributed import split_dataset_by_node
-
-    from galfm.datasets_scripts import load_records
-
     while True:
         stream = load_records(data_dir, split="train", streaming=True)
         stream = split_dataset_by_node(stream, rank=rank, world_size=world_size)
@@ -96,36 +103,76 @@ def galaxy_batches(data_dir: str | Path, config: PretrainConfig, processor: GalF
         epoch, skip = epoch + 1, 0
 
 
-def _lr_lambda(config: PretrainConfig, max_steps: int):
+def learning_rate_schedule(config: PretrainConfig):
+    """Linear warm-up, then a cosine down to ``min_learning_rate_ratio`` of the peak at ``max_steps``."""
+    floor = config.min_learning_rate_ratio
+
     def schedule(step: int) -> float:
         if step < config.warmup_steps:
             return (step + 1) / config.warmup_steps
-        progress = (step - config.warmup_steps) / max(1, max_steps - config.warmup_steps)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return schedule
+
+
+def build_model(config: PretrainConfig) -> tuple[GalFMProcessor, GalFMForPretraining]:
+    """A fresh model of ``config``, or the ``init_from`` model with its processor (its architecture carries
+    over; the YAML's preset and model are ignored)."""
+    if config.init_from:
+        return GalFMProcessor.from_pretrained(config.init_from), GalFMForPretraining.from_pretrained(config.init_from)
+    return GalFMProcessor(), GalFMForPretraining(config.model_config())
+
+
+def train_step(model, batches, optimizer, scheduler, accelerator, config: PretrainConfig, state: dict) -> dict:
+    """One optimizer step over ``gradient_accumulation_steps`` micro-batches; the history row it logs."""
+    start = time.perf_counter()
+    sums = {k: torch.zeros((), device=accelerator.device) for k in LOSS_KEYS}
+    tokens = torch.zeros((), device=accelerator.device)
+    for micro in range(config.gradient_accumulation_steps):
+        epoch, batch = next(batches)
+        if epoch != state["epoch"]:
+            state["epoch"], state["examples_seen"] = epoch, 0
+        state["examples_seen"] += config.batch_size
+        last = micro == config.gradient_accumulation_steps - 1
+        with contextlib.nullcontext() if last else accelerator.no_sync(model):
+            output = model(**batch.to(accelerator.device))
+            accelerator.backward(output.loss / config.gradient_accumulation_steps)
+        for key in LOSS_KEYS:
+            if getattr(output, key) is not None:
+                sums[key] += getattr(output, key).detach() / config.gradient_accumulation_steps
+        tokens += sum(v.sum() for k, v in batch.items() if k.endswith("attention_mask"))
+    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    state["step"] += 1
+    logged = {k: float(accelerator.reduce(v, "mean")) for k, v in sums.items()}
+    all_tokens = float(accelerator.reduce(tokens, "sum"))
+    return {"step": state["step"], **logged, "lr": scheduler.get_last_lr()[0],
+            "tokens_per_s": all_tokens / (time.perf_counter() - start)}
+
+
+def out_of_time(config: PretrainConfig, started: float, accelerator) -> bool:
+    """Whether the time limit has passed, agreed by every rank."""
+    if config.time_limit_minutes is None:
+        return False
+    over = torch.tensor(float(time.perf_counter() - started > 60 * config.time_limit_minutes),
+                        device=accelerator.device)
+    return bool(accelerator.reduce(over, "max") > 0)
 
 
 def pretrain(config: PretrainConfig, data_dir: str | Path, output_dir: str | Path, resume: bool = False,
              stop_after: int | None = None, progress: bool = True) -> dict:
     """Run (or continue) pretraining; ``stop_after`` ends the run after that step, checkpointed, as a job
     reaching its wall-time limit would (continue it with ``resume=True``)."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
-
     output_dir = Path(output_dir)
     on_gpu = torch.cuda.is_available()
     accelerator = Accelerator(cpu=not on_gpu, mixed_precision="bf16" if on_gpu else "no")
     set_seed(config.seed, device_specific=True)
-    if config.init_from:  # its architecture and processor carry over; the YAML's preset and model are ignored
-        processor = GalFMProcessor.from_pretrained(config.init_from)
-        model = GalFMForPretraining.from_pretrained(config.init_from)
-    else:
-        processor = GalFMProcessor()
-        model = GalFMForPretraining(config.model_config())
+    processor, model = build_model(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
-                                  betas=(0.9, 0.95))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, config.max_steps))
+                                  betas=(config.adam_beta1, config.adam_beta2))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_schedule(config))
     model, optimizer = accelerator.prepare(model, optimizer)
 
     state = {"step": 0, "epoch": 0, "examples_seen": 0, "history": [], "config": asdict(config)}
@@ -143,41 +190,13 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, output_dir: str | Pat
     model.train()
     started = time.perf_counter()
     while state["step"] < config.max_steps:
-        start = time.perf_counter()
-        sums = {k: torch.zeros((), device=accelerator.device) for k in LOSS_KEYS}
-        tokens = torch.zeros((), device=accelerator.device)
-        for micro in range(config.gradient_accumulation_steps):
-            epoch, batch = next(batches)
-            if epoch != state["epoch"]:
-                state["epoch"], state["examples_seen"] = epoch, 0
-            state["examples_seen"] += config.batch_size
-            last = micro == config.gradient_accumulation_steps - 1
-            with contextlib.nullcontext() if last else accelerator.no_sync(model):
-                output = model(**batch.to(accelerator.device))
-                accelerator.backward(output.loss / config.gradient_accumulation_steps)
-            for key in LOSS_KEYS:
-                if getattr(output, key) is not None:
-                    sums[key] += getattr(output, key).detach() / config.gradient_accumulation_steps
-            tokens += sum(v.sum() for k, v in batch.items() if k.endswith("attention_mask"))
-        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        state["step"] += 1
-
-        logged = {k: float(accelerator.reduce(v, "mean")) for k, v in sums.items()}
-        all_tokens = float(accelerator.reduce(tokens, "sum"))
-        row = {"step": state["step"], **logged, "lr": scheduler.get_last_lr()[0],
-               "tokens_per_s": all_tokens / (time.perf_counter() - start)}
+        row = train_step(model, batches, optimizer, scheduler, accelerator, config, state)
         state["history"].append(row)
         bar.update(1)
         if state["step"] % config.log_every == 0:
             bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
-        stopping = stop_after is not None and state["step"] >= stop_after
-        if config.time_limit_minutes is not None:  # all ranks must agree to stop
-            over = torch.tensor(float(time.perf_counter() - started > 60 * config.time_limit_minutes),
-                                device=accelerator.device)
-            stopping = stopping or bool(accelerator.reduce(over, "max") > 0)
+        timed_out = out_of_time(config, started, accelerator)  # every rank takes part in the vote
+        stopping = timed_out or (stop_after is not None and state["step"] >= stop_after)
         if state["step"] % config.checkpoint_every == 0 or state["step"] == config.max_steps or stopping:
             save_checkpoint(output_dir / f"checkpoint-{state['step']}", accelerator, model, optimizer, scheduler,
                             state)
@@ -185,7 +204,14 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, output_dir: str | Pat
             accelerator.print(f"stopped after step {state['step']}; continue with --resume")
             break
     bar.close()
+    save_outputs(accelerator, model, processor, output_dir, state, started)
+    return state
 
+
+def save_outputs(accelerator, model, processor: GalFMProcessor, output_dir: Path, state: dict,
+                 started: float) -> None:
+    """``model/`` (save_pretrained + processor), the loss history and curves, and ``pretrain_summary.json``
+    (with each rank's parameter checksum: DDP replicas must agree)."""
     unwrapped = accelerator.unwrap_model(model)
     checksum = torch.stack([p.detach().double().sum() for p in unwrapped.parameters()]).sum().reshape(1)
     checksums = accelerator.gather(checksum.to(accelerator.device)).tolist()
@@ -200,7 +226,6 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, output_dir: str | Pat
                    "wall_minutes_this_run": (time.perf_counter() - started) / 60}
         (output_dir / "pretrain_summary.json").write_text(json.dumps(summary, indent=1))
     accelerator.wait_for_everyone()
-    return state
 
 
 def _write_history(output_dir: Path, history: list[dict]) -> None:
@@ -225,27 +250,21 @@ def _write_history(output_dir: Path, history: list[dict]) -> None:
     plt.close(fig)
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="galfm pretrain", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="YAML file (default: configs/tiny.yaml)")
+def add_run_arguments(parser) -> None:
+    """The run's own flags (where the data are and the outputs go), next to the config's."""
     parser.add_argument("--data", required=True, help="folder of galaxy-record Parquet shards (galfm simulate)")
     parser.add_argument("--output-dir", required=True, help="checkpoints, final model, loss curves")
-    parser.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
-    parser.add_argument("--batch-size", type=int, default=None, help="override the config's batch_size")
-    parser.add_argument("--checkpoint-every", type=int, default=None, help="override the config's checkpoint_every")
     parser.add_argument("--stop-after", type=int, default=None,
                         help="stop (checkpointed) after this step, e.g. before a job's time limit; then --resume")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
-    parser.add_argument("--init-from", default=None,
-                        help="start from a pretrained galfm folder (continued pretraining, e.g. domain adaptation)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    config = PretrainConfig.from_yaml(args.config, max_steps=args.max_steps, batch_size=args.batch_size,
-                                      checkpoint_every=args.checkpoint_every, init_from=args.init_from)
-    pretrain(config, args.data, args.output_dir, resume=args.resume, stop_after=args.stop_after)
+    config, run = parse_run_config(PretrainConfig, argv, "galfm pretrain: self-supervised pretraining "
+                                   "(Accelerate)", DEFAULT_CONFIG, add_run_arguments)
+    pretrain(config, run.data, run.output_dir, resume=run.resume, stop_after=run.stop_after)
+    print(f"model -> {Path(run.output_dir) / 'model'} (AutoModel loads it); curves: "
+          f"{Path(run.output_dir) / 'loss_curves.png'}")
     return 0
 
 

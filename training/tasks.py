@@ -1,33 +1,44 @@
 """The downstream tasks: which modalities go in, what is predicted, which head, and how it is scored.
 
-A task turns galaxy records into a head's batch (`GalaxyTaskCollator`): the input modalities are kept (the
-photometry optionally cut to some bands, e.g. J-PAS only for photo-z), everything else, in particular the
-record's ``properties``, is dropped so no label leaks into the input; the labels come out of ``properties``.
+A task turns galaxy records into a head's batch (`GalaxyTaskCollator`): the input modalities are kept
+(`galfm.modalities.select_modalities`; the photometry optionally cut to some bands, e.g. J-PAS only for photo-z),
+everything else, in particular the record's ``properties``, is dropped so no label leaks into the input; the
+labels come out of ``properties``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from galfm import (
+from galfm.datasets_scripts.parquet_shards import load_records
+from galfm.heads_galfm import (
     GalFMForMorphologyClassification,
     GalFMForPosteriorEstimation,
     GalFMForPropertyPrediction,
     GalFMForStarFormationHistory,
-    GalFMProcessor,
 )
+from galfm.modalities import observed_modalities, select_modalities
+from galfm.processing_galfm import GalFMProcessor
 from galfm.properties_galfm import NUM_SFH_BINS
 
 from .metrics import classification_scores, posterior_scores, property_scores, sfh_scores
 
+logger = logging.getLogger("galfm.tasks")
+
 MORPHOLOGY_CLASSES = ("spiral", "lenticular", "elliptical", "merger")
 """The simulator's classes (``properties.morphology``); other labels found in a dataset are appended."""
 
-INPUT_MODALITIES = ("spectrum", "photometry", "image")
+INPUT_MODALITIES = observed_modalities()
+
+
+class MissingLabelsError(ValueError):
+    """The data lack the labels a task needs."""
 
 
 @dataclass(frozen=True)
@@ -59,17 +70,8 @@ class TaskSpec:
 
     # ---------------------------------------------------------------------------------------------- inputs
     def model_input(self, record: Mapping) -> dict:
-        """The record with only this task's input modalities (and bands)."""
-        out = {k: record.get(k) for k in ("object_id", "survey", "ra", "dec")}
-        for modality in INPUT_MODALITIES:
-            out[modality] = record.get(modality) if modality in self.inputs else None
-        photometry = out.get("photometry")
-        if photometry is not None and self.band_prefixes:
-            keep = [i for i, b in enumerate(photometry["band"]) if str(b).startswith(self.band_prefixes)]
-            fields = [k for k in ("band", "flux", "flux_ivar", "flux_sigma") if photometry.get(k) is not None]
-            out["photometry"] = {k: [photometry[k][i] for i in keep] for k in fields} if keep else None
-        out["properties"] = None
-        return out
+        """The record with only this task's input modalities (and bands); no label leaks in."""
+        return select_modalities(record, self.inputs, band_prefixes=self.band_prefixes)
 
     def has_input(self, record: Mapping) -> bool:
         return any(v is not None for k, v in self.model_input(record).items() if k in INPUT_MODALITIES)
@@ -144,3 +146,52 @@ class GalaxyTaskCollator:
         batch = dict(self.processor([self.task.model_input(r) for r in records], return_tensors="pt"))
         batch["labels"] = self.task.labels(records, self.label2id)
         return batch
+
+
+def load_task_splits(data_dir: str | Path, task: TaskSpec, splits=("train", "validation", "test")) -> dict:
+    """The splits of a galaxy-record folder, cut to rows that have the task's input and some label."""
+    loaded = load_records(data_dir)
+    if "train" not in loaded:
+        raise ValueError(f"{data_dir}: no train split (found {list(loaded)}); write the folder with `galfm simulate`"
+                         " or `galfm convert`")
+    missing = [s for s in splits if s not in loaded]
+    if missing and len(loaded["train"]) < 40:  # too few to hold any out: score on what there is
+        loaded = {"train": loaded["train"], "validation": loaded["train"], "test": loaded["train"]}
+        logger.warning("%s has no %s split and only %d rows: every split is the train split", data_dir,
+                       "/".join(missing), len(loaded["train"]))
+    elif missing:  # e.g. a converted survey, all in train: hold out 10% the same way every time
+        held = loaded["train"].train_test_split(test_size=0.1, seed=0)
+        halves = held["test"].train_test_split(test_size=0.5, seed=0)
+        loaded = {"train": held["train"], "validation": halves["train"], "test": halves["test"]}
+        logger.warning("%s has no %s split: 5%% + 5%% of train (seed 0) held out as validation and test",
+                       data_dir, "/".join(missing))
+    features = loaded[splits[0]].features
+    if "properties" not in features:
+        raise MissingLabelsError(f"{data_dir}: the records have no 'properties' column, so task {task.name!r} "
+                                 f"has no labels ({', '.join(task.label_fields)})")
+    known = set(features["properties"])
+    absent = [f for f in task.label_fields if f not in known]
+    if absent:
+        raise MissingLabelsError(f"{data_dir}: properties lack {absent}, needed as labels by task {task.name!r}")
+    columns = list(task.inputs) + ["properties"]
+
+    def usable(*values) -> bool:
+        record = dict(zip(columns, values))
+        props = record["properties"] or {}
+        return task.has_input(record) and any(props.get(f) is not None for f in task.label_fields)
+
+    # only the columns the task reads: a photometry task never decodes spectra or images
+    keep = ["object_id", *columns]
+    out = {s: loaded[s].select_columns(keep).filter(usable, input_columns=columns,
+                                                    desc=f"{task.name}: {s} rows with inputs and labels")
+           for s in splits}
+    if len(out[splits[0]]) == 0:
+        raise MissingLabelsError(f"{data_dir}: no {splits[0]} galaxy has both the inputs ({', '.join(task.inputs)}) "
+                                 f"and a label ({', '.join(task.label_fields)}) of task {task.name!r}")
+    return out
+
+
+def morphology_labels(train) -> dict[str, int]:
+    found = {p.get("morphology") for p in train["properties"] if p and p.get("morphology")}
+    names = [c for c in MORPHOLOGY_CLASSES] + sorted(found - set(MORPHOLOGY_CLASSES))
+    return {name: i for i, name in enumerate(names)}
