@@ -128,6 +128,14 @@ def token_mask(tokens: Sequence[Mapping | None], field: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------- model space
+def attention_mask_of(inputs: Mapping, key: str, values: torch.Tensor) -> torch.Tensor:
+    """``inputs[key]`` as a long (B, T) mask; every token real when the caller gave no mask."""
+    mask = inputs.get(key)
+    if mask is None:
+        return torch.ones(values.shape[:2], dtype=torch.long, device=values.device)
+    return mask.long()
+
+
 @dataclass
 class ModelTokens:
     """One token type of a batch in model space.
@@ -264,4 +272,4 @@ class GalFMWavelengthEmbedding(nn.Module):
 
 
 __all__ = ["GalFMFourierFeatures", "GalFMWavelengthEmbedding", "GalaxyInputError", "Modality", "ModelTokens",
-           "input_error", "pad_tokens", "token_mask"]
+           "attention_mask_of", "input_error", "pad_tokens", "token_mask"]

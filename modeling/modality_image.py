@@ -20,6 +20,7 @@ from .modality_base import (
     GalFMFourierFeatures,
     Modality,
     ModelTokens,
+    attention_mask_of,
     input_error,
     pad_tokens,
     photometric_flux,
@@ -135,7 +136,7 @@ class ImageModality(Modality):
         measured = weights > 0
         features = torch.cat([values * measured, torch.asinh(weights)], dim=-1)
         variance = torch.where(measured, 1.0 / weights.clamp_min(1e-12) ** 2, torch.ones_like(weights))
-        mask = inputs["image_attention_mask"].long()
+        mask = attention_mask_of(inputs, "image_attention_mask", values)
         return [ModelTokens("image", features, values, variance, measured & mask.bool()[..., None], mask)]
 
     def build_embedding(self, config) -> nn.Module:

@@ -21,6 +21,7 @@ from torch import nn
 from .modality_base import (
     Modality,
     ModelTokens,
+    attention_mask_of,
     input_error,
     inverse_variance,
     pad_tokens,
@@ -124,7 +125,7 @@ class PhotometryModality(Modality):
         mag = (values[..., 0] - config.photometry_mag_center) / config.photometry_mag_scale
         log_err = torch.log10(values[..., 1].clamp_min(config.photometry_min_mag_error))
         variance = ((values[..., 1] / config.photometry_mag_scale) ** 2)[..., None]
-        mask = inputs["photometry_attention_mask"].long()
+        mask = attention_mask_of(inputs, "photometry_attention_mask", values)
         return [ModelTokens("photometry", torch.stack([mag, log_err], dim=-1), mag[..., None], variance,
                             mask.bool()[..., None], mask)]
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .modality_base import Modality, ModelTokens, input_error, is_quantity, pad_tokens, token_mask
+from .modality_base import Modality, ModelTokens, attention_mask_of, input_error, is_quantity, pad_tokens, token_mask
 from .properties_galfm import NUM_SFH_BINS, PROPERTIES
 
 
@@ -108,7 +108,7 @@ class PropertiesModality(Modality):
 
     def model_tokens(self, inputs: Mapping, config) -> list[ModelTokens]:
         values = inputs["property_values"].float()[..., None]
-        mask = inputs["property_attention_mask"].long()
+        mask = attention_mask_of(inputs, "property_attention_mask", values)
         floor = torch.full_like(values, config.pretraining_config.token_variance_floor)
         return [ModelTokens("property", values, values, floor, mask.bool()[..., None], mask)]
 

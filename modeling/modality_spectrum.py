@@ -25,6 +25,7 @@ from .modality_base import (
     Modality,
     ModelTokens,
     astropy_units,
+    attention_mask_of,
     input_error,
     inverse_variance,
     is_quantity,
@@ -257,7 +258,7 @@ class SpectrumModality(Modality):
             features = torch.cat([model_values * measured, torch.asinh(weights)], dim=-1)
             variance = torch.where(measured, 1.0 / (weights.clamp_min(1e-12) ** 2 * (1 + values**2)),
                                    torch.ones_like(weights))
-            mask = inputs["spectrum_attention_mask"].long()
+            mask = attention_mask_of(inputs, "spectrum_attention_mask", values)
             out.append(ModelTokens("spectrum", features, model_values, variance,
                                    measured & mask.bool()[..., None], mask))
         return out

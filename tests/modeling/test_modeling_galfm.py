@@ -100,9 +100,9 @@ def test_gradients_reach_every_modality_projection(processor, galaxy):
     model = GalFMModel(GalFMConfig.from_preset("tiny")).train()
     out = model(**processor([galaxy], return_tensors="pt"))
     out.pooler_output.pow(2).sum().backward()
-    emb = model.embeddings
-    for layer in (emb.spectrum_projection, emb.spectrum_norm_projection, emb.photometry_projection,
-                  emb.image_projection, emb.property_projection, emb.wavelength_embedding.proj_in):
+    emb, parts = model.embeddings, model.embeddings.modality_embeddings
+    for layer in (parts["spectrum"].projection, parts["spectrum"].norm_projection, parts["photometry"].projection,
+                  parts["image"].projection, parts["properties"].projection, emb.wavelength_embedding.proj_in):
         assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
 
 

@@ -10,7 +10,8 @@ from conftest import synthetic_galaxy
 from galfm import GalaxyInputError, GalFMProcessor
 from galfm.datasets_scripts.desi import read_coadd
 from galfm.datasets_scripts.sdss import read_spec
-from galfm.processing_galfm import asinh_magnitude, pixel_edges, resample_spectrum
+from galfm.modality_photometry import asinh_magnitude
+from galfm.modality_spectrum import pixel_edges, resample_spectrum
 
 
 # ---------------------------------------------------------------------------------------------- resampling

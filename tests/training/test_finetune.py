@@ -11,8 +11,8 @@ import torch
 
 from galfm import GalFMConfig, GalFMForPretraining, GalFMProcessor, load_head
 from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
-from galfm.training.finetune import FinetuneArguments, MissingLabelsError, finetune, load_task_splits
-from galfm.training.tasks import GalaxyTaskCollator, get_task
+from galfm.training.finetune import FinetuneConfig, finetune
+from galfm.training.tasks import GalaxyTaskCollator, MissingLabelsError, get_task, load_task_splits
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,10 @@ def base(tmp_path_factory) -> Path:
     return out
 
 
-def _args(task, survey, base, out, **overrides) -> FinetuneArguments:
+def _args(task, survey, base, out, **overrides) -> FinetuneConfig:
     values = dict(task=task, data=str(survey), output_dir=str(out), base=str(base), max_steps=2, batch_size=4,
                   max_eval_samples=6, progress=False)
-    return FinetuneArguments(**{**values, **overrides})
+    return FinetuneConfig(**{**values, **overrides})
 
 
 EXPECTED = {"photoz": "test_redshift/sigma_nmad", "properties": "test_log_mstar/coverage_68",
