@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from galfm.model_cards import render
 
 from .parquet_shards import ShardWriter
 from .schema import __doc__ as SCHEMA_DOC
 from .schema import validate_record
-from .survey_files import _readers, survey_files
+from .survey_files import survey_files
+from .surveys import survey_reader
 
 logger = logging.getLogger("galfm.datasets")
 
@@ -21,12 +24,7 @@ def convert_survey(survey: str, data_dir: str | Path, out: str | Path, shard_siz
 
     A file that cannot be read is reported and skipped; the summary lists it with the reason.
     """
-    from tqdm.auto import tqdm
-
-    readers = _readers()
-    if survey not in readers:
-        raise ValueError(f"survey {survey!r}: unknown; known: {', '.join(sorted(readers))}.")
-    reader = readers[survey]
+    reader = survey_reader(survey)
     files = survey_files(reader, data_dir)
     writer = ShardWriter(out, shard_size=shard_size)
     skipped: dict[str, str] = {}

@@ -132,4 +132,4 @@ READER = SurveyReader("desi", ("coadd-*.fits",), _read, "DESI coadd-*.fits with 
 class DESISpectra(SurveyFilesBuilder):
     """DESI coadds (+ redshifts) as a ``datasets`` builder (``data_dir=`` the folder of files)."""
 
-    SURVEY = "desi"
+    READER = READER

@@ -92,10 +92,10 @@ MER_READER = SurveyReader("euclid_mer", ("*MER*FINAL*CAT*.fits", "*mer*final*cat
 class EuclidSpectra(SurveyFilesBuilder):
     """Euclid SIR spectra as a ``datasets`` builder (``data_dir=`` the folder of files)."""
 
-    SURVEY = "euclid"
+    READER = READER
 
 
 class EuclidMERCatalog(SurveyFilesBuilder):
     """Euclid MER catalogues as a ``datasets`` builder (``data_dir=`` the folder of files)."""
 
-    SURVEY = "euclid_mer"
+    READER = MER_READER

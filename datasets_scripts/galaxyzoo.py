@@ -72,4 +72,4 @@ READER = SurveyReader("galaxyzoo", ("*.csv",), read_catalog, "Galaxy Zoo DECaLS 
 class GalaxyZooDECaLS(SurveyFilesBuilder):
     """Galaxy Zoo DECaLS images and votes as a ``datasets`` builder (``data_dir=`` the folder of files)."""
 
-    SURVEY = "galaxyzoo"
+    READER = READER

@@ -52,4 +52,4 @@ READER = SurveyReader("galex", ("*guvcat*.fits", "*GUVcat*.fits", "*galex*.fits"
 class GALEXCatalog(SurveyFilesBuilder):
     """GALEX catalogues as a ``datasets`` builder (``data_dir=`` the folder of files)."""
 
-    SURVEY = "galex"
+    READER = READER

@@ -76,10 +76,10 @@ JPLUS_READER = SurveyReader("jplus", ("*jplus*.fits", "*JPLUS*.fits"), _read_jpl
 class JPASCatalog(SurveyFilesBuilder):
     """miniJPAS / J-PAS catalogues as a ``datasets`` builder (``data_dir=`` the folder of files)."""
 
-    SURVEY = "jpas"
+    READER = READER
 
 
 class JPLUSCatalog(SurveyFilesBuilder):
     """J-PLUS catalogues as a ``datasets`` builder (``data_dir=`` the folder of files)."""
 
-    SURVEY = "jplus"
+    READER = JPLUS_READER

@@ -171,4 +171,4 @@ READER = SurveyReader("legacysurvey", ("tractor-*.fits", "sweep-*.fits"), _read,
 class LegacySurveyCatalog(SurveyFilesBuilder):
     """Legacy Surveys catalogues (+ brick cut-outs) as a ``datasets`` builder (``data_dir=`` the folder of files)."""
 
-    SURVEY = "legacysurvey"
+    READER = READER

@@ -94,4 +94,4 @@ READER = SurveyReader("muse", ("*.fits",), read_cube, "MUSE / PHANGS-MUSE cubes 
 class MUSECubes(SurveyFilesBuilder):
     """MUSE / PHANGS-MUSE cubes as a ``datasets`` builder (``data_dir=`` the folder of files)."""
 
-    SURVEY = "muse"
+    READER = READER

@@ -56,4 +56,4 @@ READER = SurveyReader("phangs_hst", ("*phangs*hst*.fits", "*PHANGS*HST*.fits", "
 class PHANGSHSTCatalog(SurveyFilesBuilder):
     """PHANGS-HST catalogues as a ``datasets`` builder (``data_dir=`` the folder of files)."""
 
-    SURVEY = "phangs_hst"
+    READER = READER

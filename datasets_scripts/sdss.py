@@ -99,4 +99,4 @@ READER = SurveyReader("sdss", ("spec-*.fits",), _read, "SDSS/BOSS spec-PLATE-MJD
 class SDSSSpectra(SurveyFilesBuilder):
     """SDSS/BOSS spectra as a ``datasets`` builder (``data_dir=`` the folder of files)."""
 
-    SURVEY = "sdss"
+    READER = READER

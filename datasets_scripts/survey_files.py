@@ -1,7 +1,8 @@
 """A directory of one survey's own files as a ``datasets`` builder, and ``load_survey`` to use it in one call.
 
-Each survey module provides a ``SurveyReader``: the file patterns it reads and a function from one file to
-galaxy records. ``SurveyFilesBuilder`` (a ``datasets.GeneratorBasedBuilder``, used directly: datasets >= 4 has
+Each survey module provides a ``SurveyReader`` (the file patterns it reads and a function from one file to
+galaxy records) and a subclass of ``SurveyFilesBuilder`` naming it; `galfm.datasets_scripts.surveys` lists them.
+``SurveyFilesBuilder`` (a ``datasets.GeneratorBasedBuilder``, used directly: datasets >= 4 has
 no loading scripts) walks ``data_dir``; a file that cannot be read is reported by name and skipped, and the
 count of skipped files is logged at the end, so one corrupt download never costs the rest.
 """
@@ -31,14 +32,6 @@ class SurveyFilesConfig(datasets.BuilderConfig):
     reader_options: dict = field(default_factory=dict)
 
 
-def _readers() -> dict[str, SurveyReader]:
-    from . import desi, euclid, galaxyzoo, galex, jpas, legacysurvey, muse, phangs, sdss
-
-    readers = [sdss.READER, desi.READER, legacysurvey.READER, galex.READER, jpas.READER, jpas.JPLUS_READER,
-               euclid.READER, euclid.MER_READER, muse.READER, phangs.READER, galaxyzoo.READER]
-    return {r.name: r for r in readers}
-
-
 def survey_files(reader: SurveyReader, data_dir: str | os.PathLike) -> list[Path]:
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -52,7 +45,7 @@ def survey_files(reader: SurveyReader, data_dir: str | os.PathLike) -> list[Path
 class SurveyFilesBuilder(datasets.GeneratorBasedBuilder):
     """Galaxy records from a directory of one survey's files.
 
-    Each survey module subclasses it with its ``SURVEY`` (e.g. ``galfm.datasets_scripts.sdss.SDSSSpectra``):
+    Each survey module subclasses it with its ``READER`` (e.g. ``galfm.datasets_scripts.sdss.SDSSSpectra``):
 
         builder = SDSSSpectra(data_dir="path/to/spectra")
         builder.download_and_prepare()
@@ -61,14 +54,15 @@ class SurveyFilesBuilder(datasets.GeneratorBasedBuilder):
 
     BUILDER_CONFIG_CLASS = SurveyFilesConfig
     VERSION = datasets.Version("1.0.0")
-    SURVEY = ""
+    READER: SurveyReader | None = None
 
     def __init__(self, *args, **kwargs):
-        kwargs["survey"] = kwargs.get("survey") or self.SURVEY
-        if kwargs["survey"] not in _readers():
-            raise ValueError(f"survey {kwargs['survey']!r}: unknown; known: {', '.join(sorted(_readers()))}.")
+        if self.READER is None:
+            raise TypeError("SurveyFilesBuilder is the base class: use a survey's builder (e.g. "
+                            "galfm.datasets_scripts.sdss.SDSSSpectra) or galfm.datasets_scripts.load_survey(name, ...)")
+        kwargs["survey"] = self.READER.name
         if kwargs.get("data_dir") and not kwargs.get("fingerprint"):  # a changed folder is a new cache entry
-            kwargs["fingerprint"] = _fingerprint(survey_files(_readers()[kwargs["survey"]], kwargs["data_dir"]))
+            kwargs["fingerprint"] = _fingerprint(survey_files(self.READER, kwargs["data_dir"]))
             kwargs["data_dir"] = str(Path(kwargs["data_dir"]).resolve())
         super().__init__(*args, **kwargs)
 
@@ -76,12 +70,11 @@ class SurveyFilesBuilder(datasets.GeneratorBasedBuilder):
         return datasets.DatasetInfo(description=__doc__, features=GALAXY_FEATURES)
 
     def _split_generators(self, dl_manager):
-        reader = _readers()[self.config.survey]
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN,
-                                        gen_kwargs={"files": survey_files(reader, self.config.data_dir)})]
+                                        gen_kwargs={"files": survey_files(self.READER, self.config.data_dir)})]
 
     def _generate_examples(self, files: list[Path]):
-        reader = _readers()[self.config.survey]
+        reader = self.READER
         skipped = []
         for path in files:
             try:
@@ -103,25 +96,3 @@ def _fingerprint(files: list[Path]) -> str:
         stat = p.stat()
         digest.update(f"{p}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
-
-
-def load_survey(survey: str, data_dir: str | os.PathLike, split: str = "train", streaming: bool = False,
-                cache_dir: str | None = None, **reader_options):
-    """Galaxy records of a directory of survey files as a ``datasets.Dataset`` (or ``IterableDataset``).
-
-    ``survey``: one of ``available_surveys()``. ``reader_options`` go to the survey's reader (e.g.
-    ``aperture_arcsec`` for MUSE cubes).
-    """
-    readers = _readers()
-    if survey not in readers:
-        raise ValueError(f"survey {survey!r}: unknown; known: {', '.join(sorted(readers))}.")
-    builder = SurveyFilesBuilder(cache_dir=cache_dir, survey=survey, data_dir=data_dir,
-                                 reader_options=reader_options)
-    if streaming:
-        return builder.as_streaming_dataset(split=split)
-    builder.download_and_prepare()
-    return builder.as_dataset(split=split)
-
-
-def available_surveys() -> list[str]:
-    return sorted(_readers())

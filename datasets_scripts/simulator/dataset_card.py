@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from galfm.model_cards import render
 
 from .. import schema
-from . import instruments, priors, survey
+from . import instruments, priors
 
 
 def _size_category(n: int) -> str:
@@ -46,9 +47,11 @@ def _overview_plot(out: Path) -> str | None:
     return "overview.png"
 
 
-def write_dataset_card(out: Path, config, summary: dict) -> None:
+def write_dataset_card(out: Path, config, summary: dict, split_names: Sequence[str], variants: Mapping[str, str]
+                       ) -> None:
+    """``out/README.md`` (+ ``overview.png``) of a written survey; ``variants``: name -> what it adds."""
     plot = _overview_plot(out)
-    splits = "\n".join(f"  - split: {s}\n    path: data/{s}-*" for s in survey.SPLITS if summary["splits"][s])
+    splits = "\n".join(f"  - split: {s}\n    path: data/{s}-*" for s in split_names if summary["splits"][s])
     command = (f"galfm simulate --n {config.n} --seed {config.seed} --surveys {','.join(config.surveys)} "
                f"--variant {config.variant} --out DIR")
     counts = ", ".join(f"{k}: {v}" for k, v in summary["splits"].items())
@@ -57,5 +60,6 @@ def write_dataset_card(out: Path, config, summary: dict) -> None:
                   splits=splits, command=command, cosmology=config.cosmology.name, surveys=", ".join(config.surveys),
                   counts=counts, anomalies=anomalies, overview=f"![overview]({plot})" if plot else "",
                   priors=priors.__doc__, instruments=instruments.__doc__,
-                  variants=survey.__doc__.split("Variants:")[1], fields=schema.__doc__)
+                  variants="\n".join(f"  {name:9s} {text}" for name, text in variants.items()),
+                  fields=schema.__doc__)
     (out / "README.md").write_text(text)

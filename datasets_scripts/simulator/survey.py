@@ -3,15 +3,7 @@
 ``simulate(n, seed, ...)`` yields schema-valid records; ``write_survey`` streams them into Hub-ready Parquet
 shards (``data/{split}-00000-of-000NN.parquet``) plus a dataset card. Galaxies are made in chunks whose random
 state depends only on (seed, chunk index), so the output is byte-identical for a seed whatever ``num_proc``.
-
-Variants:
-  clean     the instruments as documented in ``instruments.py``
-  observed  what a real survey adds (for domain adaptation): per-band zero-point offsets (0.03 mag rms, fixed
-            per dataset), a flux-calibration tilt per spectrum ((lambda/6000 A)^alpha, alpha ~ N(0, 0.15)),
-            sky-line residuals not reflected in the ivar, 0.3 mag shallower noise, a 20% broader PSF, 10% of
-            bands missing at random; and flagged anomalies (``anomaly_fraction``, default 3%): QSO-like broad
-            lines and power law, mergers (a second galaxy in the image), artefacts (satellite trail, spectral
-            glitch). A QSO-like record keeps its host galaxy's labels.
+The variants are the table ``VARIANTS`` below (what each one adds, also written into the dataset card).
 """
 
 from __future__ import annotations
@@ -28,6 +20,7 @@ from galfm.properties_galfm import EMISSION_LINES, SFH_AGE_BIN_EDGES_GYR
 
 from ..parquet_shards import ShardWriter
 from ..schema import empty_properties
+from .dataset_card import write_dataset_card
 from .imaging import render_images
 from .instruments import IMAGING_SURVEYS, KNOWN_SURVEYS, PHOTOMETRIC_SURVEYS, SPECTROGRAPHS
 from .photometry import maggies, photometry_grid
@@ -35,7 +28,15 @@ from .priors import Population, draw_population
 from .sed import GalaxySED, RestFrameSED, observed_flux_density
 from .stellar_populations import L_SUN_ERG_S, METALLICITIES_ZSUN
 
-VARIANTS = ("clean", "observed")
+VARIANTS: dict[str, str] = {
+    "clean": "the instruments as documented in ``instruments.py``",
+    "observed": "what a real survey adds (for domain adaptation): per-band zero-point offsets (0.03 mag rms, fixed "
+                "per dataset), a flux-calibration tilt per spectrum ((lambda/6000 A)^alpha, alpha ~ N(0, 0.15)), "
+                "sky-line residuals not reflected in the ivar, 0.3 mag shallower noise, a 20% broader PSF, 10% of "
+                "bands missing at random; and flagged anomalies (``anomaly_fraction``, default 3%): QSO-like broad "
+                "lines and power law, mergers (a second galaxy in the image), artefacts (satellite trail, spectral "
+                "glitch). A QSO-like record keeps its host galaxy's labels.",
+}
 ANOMALY_KINDS = ("qso", "merger", "artefact")
 SPLITS = ("train", "validation", "test")
 OBSERVED_DEPTH_LOSS = 0.3  # mag shallower in the observed variant
@@ -65,7 +66,7 @@ class SimulationConfig:
         if not self.surveys:
             raise ValueError("surveys: name at least one survey, e.g. --surveys desi,jpas.")
         if self.variant not in VARIANTS:
-            raise ValueError(f"variant: {self.variant!r} is not one of {VARIANTS}.")
+            raise ValueError(f"variant: {self.variant!r} is not one of {list(VARIANTS)}.")
         if self.n < 1:
             raise ValueError("n: simulate at least one galaxy.")
         if self.anomaly_fraction is None:
@@ -338,7 +339,5 @@ def write_survey(config: SimulationConfig, out: str | Path, num_proc: int = 1, p
                 index += 1
             bar.update(len(records))
     summary["files"] = writer.close()
-    from .dataset_card import write_dataset_card
-
-    write_dataset_card(out, config, summary)
+    write_dataset_card(out, config, summary, SPLITS, VARIANTS)
     return summary
