@@ -31,60 +31,12 @@ import torch
 
 from galfm import GalFMForPretraining, GalFMProcessor, load_head
 from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
-from galfm.training.evaluate import load_rows, outlier_scores, retrieval_scores
-from galfm.training.finetune import FinetuneArguments, evaluate_head, finetune
-from galfm.training.metrics import load_metric
+from galfm.training.benchmarking import photoz_rows, record, run_finetune
+from galfm.training.evaluate import evaluate_head, load_rows, outlier_scores, retrieval_scores
 from galfm.training.pretrain import PretrainConfig, pretrain
 from galfm.training.tasks import GalaxyTaskCollator, get_task
 
-sys.path.insert(0, str(Path(__file__).parent))
-from results_file import record  # noqa: E402
-
-
-def run(task: str, data: Path, base: Path | None, out: Path, steps: int, **options) -> dict:
-    """One `galfm finetune` run (reused if its metrics exist)."""
-    if (out / "metrics.json").is_file():
-        return json.loads((out / "metrics.json").read_text())
-    started = time.perf_counter()
-    args = FinetuneArguments(task=task, data=str(data), output_dir=str(out), base=None if base is None else str(base),
-                             from_scratch=base is None, max_steps=steps, **options)
-    metrics = finetune(args)
-    metrics["wall_s"] = time.perf_counter() - started
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return metrics
-
-
-def r_band_mag(data: Path, object_ids: np.ndarray) -> np.ndarray:
-    """SDSS-r-like magnitude of test galaxies from their catalogue photometry (decam_r, else jpas_rSDSS)."""
-    from galfm.datasets_scripts import load_records
-
-    test = load_records(data, split="test").select_columns(["object_id", "photometry"])
-    mags = {}
-    for row in test:
-        phot = row["photometry"] or {}
-        bands = list(phot.get("band") or [])
-        for name in ("decam_r", "sdss_r", "jpas_rSDSS"):
-            if name in bands:
-                flux = phot["flux"][bands.index(name)]
-                mags[row["object_id"]] = 22.5 - 2.5 * np.log10(max(flux, 1e-3))
-                break
-    return np.array([mags.get(i, np.nan) for i in object_ids])
-
-
-def photoz_rows(name: str, out: Path, data: Path, r_limit: float | None = 22.0) -> list[str]:
-    saved = np.load(out / "test_predictions.npz")
-    z_true, z_pred = saved["labels"][:, 0], saved["mean"][:, 0]
-    keep = np.isfinite(z_true)
-    label = "all"
-    if r_limit is not None:
-        keep &= r_band_mag(data, saved["object_id"]) < r_limit
-        label = f"r < {r_limit:g}"
-    score = load_metric("photoz").compute(predictions=z_pred[keep], references=z_true[keep])
-    cover = load_metric("coverage").compute(predictions=z_pred[keep], references=z_true[keep],
-                                            std=saved["std"][keep, 0])
-    return [f"| {name} ({label}, {score['count']} galaxies) | σ_NMAD {score['sigma_nmad']:.4f}, outliers "
-            f"{100 * score['outlier_fraction']:.1f}%, bias {score['bias']:+.4f}, 68%/95% coverage "
-            f"{100 * cover['coverage_68']:.0f}%/{100 * cover['coverage_95']:.0f}% |"]
+RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def sfh_speed(out: Path, data: Path, n: int = 256, fit: bool = True) -> tuple[float, float | None, str]:
@@ -192,28 +144,29 @@ def main() -> None:
 
     # 1. heads
     photoz_steps = args.photoz_steps or args.steps
-    photoz = run("photoz", data, base, work / "photoz_jpas", photoz_steps, **common)
+    photoz = run_finetune("photoz", data, base, work / "photoz_jpas", photoz_steps, **common)
     lines += photoz_rows("photo-z from J-PAS photometry", work / "photoz_jpas", data)
     lines += photoz_rows("photo-z from J-PAS photometry", work / "photoz_jpas", data, r_limit=None)
-    run("photoz", data, base, work / "photoz_images", photoz_steps, inputs=("image",), band_prefixes=(), **common)
+    run_finetune("photoz", data, base, work / "photoz_images", photoz_steps, inputs=["image"], band_prefixes=[],
+                 **common)
     lines += photoz_rows("photo-z from grz images", work / "photoz_images", data, r_limit=None)
-    mass = run("properties", data, base, work / "mass_spectra", args.steps, inputs=("spectrum",),
+    mass = run_finetune("properties", data, base, work / "mass_spectra", args.steps, inputs=["spectrum"],
                targets=("log_mstar", "log_ssfr", "log_z", "age_mw"), **common)
     for name in ("log_mstar", "log_ssfr", "log_z", "age_mw"):
         lines.append(f"| {name} from spectra | R² {mass[f'test_{name}/r2']:.3f}, NMAD {mass[f'test_{name}/nmad']:.3f}, "
                      f"68%/95% coverage {100 * mass[f'test_{name}/coverage_68']:.0f}%/"
                      f"{100 * mass[f'test_{name}/coverage_95']:.0f}% |")
-    sfh = run("sfh", data, base, work / "sfh", args.steps, **common)
+    sfh = run_finetune("sfh", data, base, work / "sfh", args.steps, **common)
     lines.append(f"| SFH (spectrum + photometry) | per-bin scatter of mass fractions "
                  f"{sfh['test_sfh/mean_bin_scatter']:.3f} (mean of 16 bins); mass-weighted age "
                  f"{sfh['test_log_age_mw/scatter_dex']:.3f} dex (NMAD), "
                  f"RMSE {sfh['test_log_age_mw/rmse_dex']:.3f} dex; "
                  f"log Z NMAD {sfh['test_log_z/nmad']:.3f} dex |")
-    posterior = run("posterior", data, base, work / "posterior", args.steps, **common)
+    posterior = run_finetune("posterior", data, base, work / "posterior", args.steps, **common)
     cover = [f"{t} {100 * posterior[f'test_{t}/coverage_68']:.0f}/{100 * posterior[f'test_{t}/coverage_95']:.0f}"
              for t in get_task("posterior").targets]
     lines.append(f"| flow-matching posterior, 68/95% coverage (%) | {', '.join(cover)} |")
-    morph = run("morphology", data, base, work / "morphology", args.steps, **common)
+    morph = run_finetune("morphology", data, base, work / "morphology", args.steps, **common)
     lines.append(f"| morphology from grz images | accuracy {morph['test_accuracy']:.3f}, macro AUROC "
                  f"{morph.get('test_auroc_macro', float('nan')):.3f} |")
 
@@ -230,9 +183,9 @@ def main() -> None:
     # 3. few labels
     for fraction in (0.01, 0.1, 1.0):
         tag = f"{fraction:g}"
-        frozen = run("photoz", data, base, work / f"few_{tag}_pretrained", args.few_label_steps,
+        frozen = run_finetune("photoz", data, base, work / f"few_{tag}_pretrained", args.few_label_steps,
                      label_fraction=fraction, freeze_encoder=True, **common)
-        scratch = run("photoz", data, None, work / f"few_{tag}_scratch", args.few_label_steps,
+        scratch = run_finetune("photoz", data, None, work / f"few_{tag}_scratch", args.few_label_steps,
                       label_fraction=fraction, **common)
         lines.append(f"| photo-z (J-PAS), {100 * fraction:g}% labels ({frozen['train_galaxies']} galaxies): frozen "
                      f"pretrained + head vs from scratch | σ_NMAD {frozen['test_redshift/sigma_nmad']:.4f} vs "
@@ -256,7 +209,8 @@ def main() -> None:
                                           init_from=str(base), max_steps=100000, warmup_steps=10,
                                           learning_rate=3e-4, time_limit_minutes=args.adapt_minutes)
         pretrain(config, observed, adapted, progress=False)
-    adapted_photoz = run("photoz", data, adapted / "model", work / "photoz_jpas_adapted", photoz_steps, **common)
+    adapted_photoz = run_finetune("photoz", data, adapted / "model", work / "photoz_jpas_adapted", photoz_steps,
+                                  **common)
     for name, head_dir, clean in (("before", work / "photoz_jpas", photoz),
                                   ("after", work / "photoz_jpas_adapted", adapted_photoz)):
         obs = observed_photoz(head_dir)
@@ -276,7 +230,7 @@ def main() -> None:
                    f"--adapt-minutes {args.adapt_minutes}{' --skip-bagpipes' if args.skip_bagpipes else ''} --record` "
                    "(tiny preset; Trainer, batch 32, 2 CPU threads; "
                    "test split, 1000 galaxies unless stated)")
-        record("bench_finetune", "Downstream heads (`python benchmarks/bench_finetune.py --record`)",
+        record(RESULTS, "bench_finetune", "Downstream heads (`python benchmarks/bench_finetune.py --record`)",
                f"{heading}\n\n{table}\n")
 
 

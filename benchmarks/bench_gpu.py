@@ -32,9 +32,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from galfm import GalFMConfig, GalFMForPretraining, GalFMProcessor
+from galfm.training.benchmarking import photoz_rows, record, run_finetune
 
-sys.path.insert(0, str(Path(__file__).parent))
-from results_file import record  # noqa: E402
+RESULTS = Path(__file__).with_name("RESULTS.md")
 
 DENSE_BF16_PEAK = {"H100": 989.4e12, "H200": 989.4e12, "A100": 312e12}
 
@@ -95,10 +95,8 @@ def loop_throughput(preset: str, rows_dir: Path, out: Path, batch_size: int, ste
 def photoz_long(phot: Path, base: Path | None, out: Path, steps: int, batch_size: int, workers: int,
                 minutes: float | None) -> tuple[dict, list]:
     """`bench_finetune.run` of the photo-z task at GPU scale; its rows for r < 22 and for all galaxies."""
-    from bench_finetune import photoz_rows, run
-
     run_dir = out / "photoz_gpu"
-    metrics = run("photoz", phot, base, run_dir, steps, batch_size=batch_size, learning_rate=1e-3,
+    metrics = run_finetune("photoz", phot, base, run_dir, steps, batch_size=batch_size, learning_rate=1e-3,
                   encoder_learning_rate_scale=0.3, max_eval_samples=1000, num_workers=workers,
                   time_limit_minutes=minutes, progress=False)
     rows = photoz_rows("photo-z from J-PAS photometry", run_dir, phot)
@@ -159,7 +157,7 @@ def main() -> None:
     parser.add_argument("--record-from", default=None, help="record a table written by --out into RESULTS.md")
     args = parser.parse_args()
     if args.record_from:
-        record("bench_gpu", "GPU: pretraining throughput and long photo-z (`python benchmarks/bench_gpu.py`)",
+        record(RESULTS, "bench_gpu", "GPU: pretraining throughput and long photo-z (`python benchmarks/bench_gpu.py`)",
                Path(args.record_from).read_text())
         return
     if not torch.cuda.is_available():

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -26,9 +25,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from galfm import GalFMConfig, GalFMModel, GalFMProcessor
+from galfm.training.benchmarking import record
 
-sys.path.insert(0, str(Path(__file__).parent))
-from results_file import record  # noqa: E402
+RESULTS = Path(__file__).with_name("RESULTS.md")
 
 JPAS_BANDS = ["jpas_uJAVA", "jpas_uJPAS", "jpas_J0378", "jpas_J0390", *[f"jpas_J{c:04d}" for c in range(400, 911, 10)],
               "jpas_J1007"]
@@ -126,7 +125,7 @@ def main() -> None:
     print()
     print(table)
     if args.record:
-        record("bench_inference", "Inference (`python benchmarks/bench_inference.py --record`)", table)
+        record(RESULTS, "bench_inference", "Inference (`python benchmarks/bench_inference.py --record`)", table)
 
 
 if __name__ == "__main__":

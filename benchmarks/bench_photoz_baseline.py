@@ -10,7 +10,6 @@ same ``photoz`` metric module as the heads. A template-free ceiling for galfm's 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,8 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.preprocessing import StandardScaler
 
 from galfm.datasets_scripts import record_files
+from galfm.training.benchmarking import r_band_magnitudes
 from galfm.training.metrics import load_metric
-
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_finetune import r_band_mag  # noqa: E402
 
 
 def jpas_table(data: str, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -49,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     x_train, z_train, _ = jpas_table(args.data, "train")
     x_test, z_test, ids = jpas_table(args.data, "test")
-    r_test = r_band_mag(Path(args.data), ids)  # the r < 22 cut of the heads' rows
+    r_test = r_band_magnitudes(Path(args.data), ids)  # the r < 22 cut of the heads' rows
     scaler = StandardScaler().fit(features(x_train))
     knn = KNeighborsRegressor(args.k, weights="distance").fit(scaler.transform(features(x_train)), z_train)
     z_pred = knn.predict(scaler.transform(features(x_test)))

@@ -25,83 +25,60 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from galfm import GalFMConfig, GalFMForPretraining, GalFMModel, GalFMProcessor
+from galfm import GalFMConfig, GalFMForPretraining, GalFMModel, GalFMProcessor, select_modalities
+from galfm.datasets_scripts import load_records
 from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
-from galfm.modeling_galfm import masked_mean
+from galfm.modeling_galfm import galaxy_summary, masked_mean
+from galfm.training.benchmarking import record, spread
+from galfm.training.evaluate import load_rows, retrieval_scores
+from galfm.training.metrics import load_metric
 from galfm.training.pretrain import PretrainConfig, pretrain
 
-sys.path.insert(0, str(Path(__file__).parent))
-from results_file import record  # noqa: E402
-
+RESULTS = Path(__file__).with_name("RESULTS.md")
 TASKS = {"photo-z (J-PAS photometry)": ("photometry", "redshift"), "log M* (spectrum)": ("spectrum", "log_mstar")}
-
-
-def sigma_nmad(z_true: np.ndarray, z_pred: np.ndarray) -> tuple[float, float]:
-    dz = (z_pred - z_true) / (1 + z_true)
-    return float(1.4826 * np.median(np.abs(dz - np.median(dz)))), float(np.mean(np.abs(dz) > 0.15))
-
-
-def r2(y: np.ndarray, p: np.ndarray) -> float:
-    return float(1 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2))
 
 
 def only(record: dict, modality: str) -> dict:
     """The record with one modality kept (J-PAS bands only for photometry)."""
-    out = {"object_id": record["object_id"], "spectrum": None, "photometry": None, "image": None, "properties": None}
-    if modality == "photometry":
-        phot = record["photometry"]
-        keep = [i for i, b in enumerate(phot["band"]) if b.startswith("jpas_")]
-        out["photometry"] = {k: [phot[k][i] for i in keep] for k in ("band", "flux", "flux_ivar")}
-    else:
-        out[modality] = record[modality]
-    return out
+    return select_modalities(record, [modality], band_prefixes=("jpas_",) if modality == "photometry" else ())
 
 
 @torch.no_grad()
 def embed(model: GalFMModel, processor: GalFMProcessor, records: list[dict], modality: str,
           batch: int = 64) -> dict[str, np.ndarray]:
-    """Frozen features of each galaxy: ``last`` = galaxy token + mean token state of the last layer (what the heads
-    read); ``layers`` = the mean token state of every layer, embeddings included (a layer-wise linear probe)."""
+    """Frozen features of each galaxy: ``last`` = the galaxy summary the heads read (galaxy token + mean token
+    state of the last layer); ``layers`` = the mean token state of every layer, embeddings included (a layer-wise
+    linear probe)."""
     model.eval()
     out = {"last": [], "layers": []}
     for i in range(0, len(records), batch):
         inputs = processor([only(r, modality) for r in records[i:i + batch]], return_tensors="pt")
         output = model(**inputs, output_hidden_states=True)
         mask = output.attention_mask
-        out["last"].append(torch.cat([output.last_hidden_state[:, 0], masked_mean(output.last_hidden_state, mask)],
-                                     dim=-1).float().numpy())
+        out["last"].append(galaxy_summary(output.last_hidden_state, mask).float().numpy())
         out["layers"].append(torch.cat([masked_mean(h, mask) for h in output.hidden_states], -1).float().numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def spread(values: np.ndarray, fmt: str) -> str:
-    """mean ± standard deviation over runs (the value alone for one run)."""
-    values = np.asarray(values, dtype=float)
-    if len(values) == 1:
-        return format(values[0], fmt)
-    return f"{format(values.mean(), fmt)} ± {format(values.std(ddof=1), fmt)}"
-
-
-def _ridge_fit_predict(x_train, y_train, x_test, alpha: float) -> np.ndarray:
-    mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
-    a = np.c_[(x_train - mu) / sd, np.ones(len(x_train))]
-    w = np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ y_train)
-    return np.c_[(x_test - mu) / sd, np.ones(len(x_test))] @ w
-
-
 def ridge(x_train, y_train, x_test, alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)) -> np.ndarray:
-    """Ridge regression, the penalty chosen by 5-fold cross-validation on the labelled galaxies only."""
-    folds = np.array_split(np.random.default_rng(0).permutation(len(x_train)), 5)
-    def cv_error(alpha):
-        errors = []
-        for k, held in enumerate(folds):
-            fit = np.concatenate([f for j, f in enumerate(folds) if j != k])
-            pred = _ridge_fit_predict(x_train[fit], y_train[fit], x_train[held], alpha)
-            errors.append(np.mean((pred - y_train[held]) ** 2))
-        return np.mean(errors)
-    best = min(alphas, key=cv_error)
-    return _ridge_fit_predict(x_train, y_train, x_test, best)
+    """Ridge regression on standardised features, the penalty chosen by 5-fold cross-validation on the labelled
+    galaxies only (scikit-learn)."""
+    probe = make_pipeline(StandardScaler(), RidgeCV(alphas=alphas, cv=KFold(5, shuffle=True, random_state=0)))
+    return probe.fit(x_train, y_train).predict(x_test)
+
+
+def photoz_score(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    score = load_metric("photoz").compute(predictions=predicted, references=truth)
+    return score["sigma_nmad"], score["outlier_fraction"]
+
+
+def r2(truth: np.ndarray, predicted: np.ndarray) -> float:
+    return load_metric("regression").compute(predictions=predicted, references=truth)["r2"]
 
 
 def scratch(processor, train, y_train, test, modality: str, steps: int = 300, seed: int = 0) -> np.ndarray:
@@ -130,39 +107,6 @@ def scratch(processor, train, y_train, test, modality: str, steps: int = 300, se
             batch = processor([only(r, modality) for r in test[i:i + 64]], return_tensors="pt")
             feats.append(head(model(**batch).pooler_output).squeeze(-1).numpy())
     return np.concatenate(feats) * std + mean
-
-
-@torch.no_grad()
-def retrieval(model: GalFMForPretraining, processor, records: list[dict]) -> dict[str, float]:
-    model.eval()
-    views = {"image": [], "spectrum": []}
-    for i in range(0, len(records), 64):
-        batch = processor([{**r, "photometry": None, "properties": None} for r in records[i:i + 64]],
-                          return_tensors="pt")
-        emb, mask, types = model.galfm.embed(**batch)
-        out = model.modality_embeddings(emb, mask, types)
-        if not set(views) <= set(out):
-            return {}  # the survey has no images or no spectra
-        for k in views:
-            views[k].append(out[k][0].numpy())
-    a, b = np.concatenate(views["image"]), np.concatenate(views["spectrum"])
-    sim = a @ b.T
-    ranks = (sim > np.diag(sim)[:, None]).sum(1)  # rank of the true spectrum for each image
-    ranks_t = (sim.T > np.diag(sim)[:, None]).sum(1)
-    n = len(a)
-    return {"image->spectrum top-1": float(np.mean(ranks < 1)), "image->spectrum top-10": float(np.mean(ranks < 10)),
-            "spectrum->image top-1": float(np.mean(ranks_t < 1)),
-            "spectrum->image top-10": float(np.mean(ranks_t < 10)), "chance top-1": 1 / n, "chance top-10": 10 / n}
-
-
-def load_rows(data: Path, split: str, indices=None, limit: int | None = None) -> list[dict]:
-    """Rows of a split as records; only the ones asked for are materialised (images make rows large)."""
-    from galfm.datasets_scripts import load_records
-
-    ds = load_records(data, split=split)
-    if indices is None:
-        indices = range(min(limit or len(ds), len(ds)))
-    return [ds[int(i)] for i in indices]
 
 
 def main() -> None:
@@ -197,13 +141,11 @@ def main() -> None:
 
     processor = GalFMProcessor()
     pretrained = GalFMForPretraining.from_pretrained(work / "pretrain" / "model")
-    from galfm.datasets_scripts import load_records
-
     n_train = len(load_records(data, split="train"))
     rng = np.random.default_rng(0)
     picks = rng.choice(n_train, size=max(8, int(args.label_fraction * n_train)), replace=False)
-    labelled = load_rows(data, "train", sorted(picks))
-    test = load_rows(data, "test", limit=args.test)
+    labelled = load_rows(data, "train", indices=sorted(picks))
+    test = load_rows(data, "test", args.test)
     rows = []
     for task, (modality, key) in TASKS.items():
         y_train = np.array([r["properties"][key] for r in labelled])
@@ -214,15 +156,15 @@ def main() -> None:
         baselines = [scratch(processor, labelled, y_train, test, modality, seed=seed)
                      for seed in range(args.scratch_seeds)]
         if key == "redshift":
-            probe_cells = [sigma_nmad(y_test, probes[k]) for k in ("layers", "last")]
-            runs = np.array([sigma_nmad(y_test, b) for b in baselines])
+            probe_cells = [photoz_score(y_test, probes[k]) for k in ("layers", "last")]
+            runs = np.array([photoz_score(y_test, b) for b in baselines])
             rows.append(f"| {task} | " + " | ".join(f"σ_NMAD {s:.4f}, outliers {o:.1%}" for s, o in probe_cells)
                         + f" | σ_NMAD {spread(runs[:, 0], '.4f')}, outliers {spread(100 * runs[:, 1], '.1f')}% |")
         else:
             runs = np.array([r2(y_test, b) for b in baselines])
             rows.append(f"| {task} | R² {r2(y_test, probes['layers']):.3f} | R² {r2(y_test, probes['last']):.3f} | "
                         f"R² {spread(runs, '.3f')} |")
-    ret = retrieval(pretrained, processor, test)
+    ret = retrieval_scores(pretrained, processor, test) or {}
     command = "python benchmarks/bench_pretraining.py " + " ".join(sys.argv[1:])
     origin = " (evaluating the pretraining run already in --work)" if args.evaluate_only else ""
     table = (f"Command: `{command}`{origin} "
@@ -232,7 +174,7 @@ def main() -> None:
              "| task | linear probe, every layer's mean state | linear probe, last layer (galaxy token + mean) | "
              f"same architecture from scratch (mean ± sd of {args.scratch_seeds} seeds) |\n|---|---|---|---|\n"
              + "\n".join(rows) + "\n\n| retrieval (test) | accuracy |\n|---|---|\n"
-             + "".join(f"| {k} | {v:.3f} |\n" for k, v in ret.items()))
+             + "".join(f"| {k} | {v:.3f} |\n" for k, v in ret.items() if k != "count"))
     if "simulate" in timings:
         table += f"\nSimulating {args.n} galaxies took {timings['simulate'] / 60:.1f} min.\n"
     print(table)

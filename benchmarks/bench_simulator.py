@@ -30,9 +30,9 @@ from galfm.datasets_scripts.simulator.priors import draw_population
 from galfm.datasets_scripts.simulator.sed import GalaxySED, observed_flux_density
 from galfm.filters_galfm import load_filter
 from galfm.properties_galfm import SFH_AGE_BIN_EDGES_GYR
+from galfm.training.benchmarking import record
 
-sys.path.insert(0, str(Path(__file__).parent))
-from results_file import record  # noqa: E402
+RESULTS = Path(__file__).with_name("RESULTS.md")
 
 COSMOLOGY = FlatLambdaCDM(H0=70, Om0=0.3)
 BANDS = tuple(b for s in PHOTOMETRIC_SURVEYS.values() for b in s.bands)
@@ -150,7 +150,7 @@ def main() -> None:
     table += f"| peak memory of this benchmark process | {peak_gb:.2f} GB |\n"
     print(table)
     if args.record:
-        record("bench_simulator", "Simulator (`python benchmarks/bench_simulator.py --record`)", table)
+        record(RESULTS, "bench_simulator", "Simulator (`python benchmarks/bench_simulator.py --record`)", table)
 
 
 if __name__ == "__main__":

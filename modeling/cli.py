@@ -142,14 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--shard-size", type=int, default=1000, help="records per Parquet shard")
     convert.set_defaults(func=_cmd_convert)
 
-    for name, job, run, what in (
-            ("pretrain", pretrain_job, _cmd_pretrain, "self-supervised pretraining with Accelerate (CPU to multi-GPU)"),
-            ("finetune", finetune_job, _cmd_finetune, "fine-tune a head (photoz, properties, posterior, sfh, "
-                                                      "morphology) with transformers.Trainer")):
+    for name, job, what in (
+            ("pretrain", pretrain_job, "self-supervised pretraining with Accelerate (CPU to multi-GPU)"),
+            ("finetune", finetune_job, "fine-tune a head (photoz, properties, posterior, sfh, morphology) with "
+                                       "transformers.Trainer")):
         command = sub.add_parser(name, help=what, add_help=False,
                                  description=f"galfm {name} [--config YAML] [flags]: see `galfm {name} --help`")
         command.add_argument("arguments", nargs=argparse.REMAINDER, help=f"the flags of {job.__name__}")
-        command.set_defaults(func=run)
 
     evaluate = sub.add_parser("evaluate", help="score heads and pretrained models on a galaxy-record folder "
                               "(JSON + Markdown + PNGs)")
@@ -168,7 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DELEGATED = {"pretrain": _cmd_pretrain, "finetune": _cmd_finetune}
+"""Subcommands whose flags are those of their run config (`galfm.training.run_config`): handed over whole."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        return DELEGATED[argv[0]](argparse.Namespace(arguments=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -96,14 +96,17 @@ def find_models(model_dir: str | Path) -> dict[str, tuple[str, Path, GalFMConfig
     return found
 
 
-def load_rows(data_dir: str | Path, split: str, limit: int) -> list[dict]:
-    """The first ``limit`` rows of a split (of train where the folder has only train, e.g. a converted survey)."""
+def load_rows(data_dir: str | Path, split: str, limit: int | None = None, indices=None) -> list[dict]:
+    """Rows of a split as records: the first ``limit`` or those at ``indices`` (only those are materialised: images
+    make rows large); train where the folder has only train (e.g. a converted survey)."""
     splits = load_records(data_dir)
     if split not in splits:
         logger.warning("%s has no %s split; using train", data_dir, split)
         split = "train"
     dataset = splits[split]
-    return [dataset[i] for i in range(min(limit, len(dataset)))]
+    if indices is None:
+        indices = range(min(limit or len(dataset), len(dataset)))
+    return [dataset[int(i)] for i in indices]
 
 
 @torch.no_grad()

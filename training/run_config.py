@@ -65,7 +65,7 @@ def from_yaml(cls: type[Config], path: str | Path, **overrides: Any) -> Config:
 
 def build_parser(cls: type, description: str, default_config: str | Path | None = None,
                  extra: Callable[[argparse.ArgumentParser], None] | None = None) -> HfArgumentParser:
-    parser = HfArgumentParser(cls, description=description)
+    parser = HfArgumentParser(cls, prog=description.split(":")[0], description=description)
     parser.add_argument("--config", default=None if default_config is None else str(default_config),
                         help="YAML file of these fields; flags given here override it"
                              + (f" (default: {default_config})" if default_config else ""))
@@ -78,7 +78,8 @@ def parse_run_config(cls: type[Config], argv: Sequence[str] | None, description:
                      default_config: str | Path | None = None,
                      extra: Callable[[argparse.ArgumentParser], None] | None = None
                      ) -> tuple[Config, argparse.Namespace]:
-    """(the dataclass from ``--config`` YAML + flags, the namespace of the ``extra`` run arguments)."""
+    """(the dataclass from ``--config`` YAML + flags, the namespace of the ``extra`` run arguments);
+    ``description`` starts with the program name (``"galfm pretrain: ..."``)."""
     parser = build_parser(cls, description, default_config, extra)
     early, _ = parser.parse_known_args(argv)
     if early.config:

@@ -34,7 +34,8 @@ def outputs():
         "contrastive_loss": losses.contrastive_loss.numpy(), "masked_loss": losses.masked_loss.numpy(),
         "predicted_spectrum": answer["spectrum"]["flux"][::16],
         "predicted_spectrum_std": answer["spectrum"]["flux_std"][::16],
-        "predicted_band": answer["photometry"]["flux"], "predicted_redshift": np.array(answer["properties"]["redshift"]),
+        "predicted_band": answer["photometry"]["flux"],
+        "predicted_redshift": np.array(answer["properties"]["redshift"]),
     }
 
 
