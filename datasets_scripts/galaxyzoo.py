@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import matplotlib.image
 import numpy as np
 
 from .survey_files import SurveyFilesBuilder
@@ -39,8 +40,6 @@ def _label(row: dict[str, str]) -> str | None:
 
 def read_catalog(path: str | os.PathLike, pixel_scale: float | None = None,
                  psf_fwhm: float | None = None) -> list[dict[str, Any]]:
-    import matplotlib.image
-
     path = Path(path)
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -71,5 +70,4 @@ READER = SurveyReader("galaxyzoo", ("*.csv",), read_catalog, "Galaxy Zoo DECaLS 
 
 class GalaxyZooDECaLS(SurveyFilesBuilder):
     """Galaxy Zoo DECaLS images and votes as a ``datasets`` builder (``data_dir=`` the folder of files)."""
-
     READER = READER

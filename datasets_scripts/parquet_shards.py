@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from .schema import GALAXY_FEATURES, validate_record
 
 
 def arrow_schema():
-    import pyarrow as pa
-
     metadata = {"huggingface": json.dumps({"info": {"features": GALAXY_FEATURES.to_dict()}})}
     return pa.schema(list(GALAXY_FEATURES.arrow_schema), metadata=metadata)
 
@@ -33,9 +35,7 @@ def _arrow_row(record: dict[str, Any]) -> dict[str, Any]:
 
 class ShardWriter:
     """Streams records into shards of ``shard_size`` rows per split; names get their ``-of-NNNNN`` at close."""
-
     def __init__(self, out: str | Path, shard_size: int = 1000, batch_size: int = 64, validate: bool = False):
-        import pyarrow.parquet as pq
 
         self._pq = pq
         self.data_dir = Path(out) / "data"
@@ -66,7 +66,6 @@ class ShardWriter:
             self._flush(split)
 
     def _flush(self, split: str) -> None:
-        import pyarrow as pa
 
         rows = self._pending.get(split)
         if rows:
@@ -106,8 +105,6 @@ def load_records(folder: str | Path, split: str | None = None, streaming: bool =
     ``load_dataset(folder)`` keys it by the folder's *name* and the card's relative ``data_files`` patterns: two
     folders both called ``simulated`` share one cache entry and the second silently returns the first's rows.
     """
-    import datasets
-
     files = record_files(folder)
     if split is not None and split not in files:
         raise ValueError(f"{folder}: no {split!r} split; it has {sorted(files)}")

@@ -12,6 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
+from huggingface_hub import constants
+
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -37,8 +39,6 @@ def place_in_hf_cache(folder: str | os.PathLike, repo_id: str, cache_dir: str | 
         The snapshot directory. Its name, the commit id, is a hash of the files' contents, so placing the same
         folder twice is idempotent.
     """
-    from huggingface_hub import constants
-
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a directory; save the model with save_pretrained(folder) first")

@@ -11,7 +11,7 @@ A `Modality` owns, for its record field (``record["spectrum"]``, ``record["photo
 * selection (`select`): drop the field, keep some bands or a wavelength range.
 
 The registry (`galfm.modalities.MODALITIES`) lists them as plain data. Kept free of third-party imports beyond
-numpy and torch: these files travel with ``trust_remote_code`` folders.
+numpy, torch and transformers: these files travel with ``trust_remote_code`` folders.
 """
 
 from __future__ import annotations
@@ -19,12 +19,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 from transformers.activations import ACT2FN
+
+from .configuration_galfm import GalFMConfig
+
+if TYPE_CHECKING:  # annotations only: the processor sits above the modalities
+    from .processing_galfm import GalFMProcessor
+
 
 # Record units (see galfm.datasets_scripts.schema): spectra in 1e-17 erg/s/cm2/A on vacuum Angstrom,
 # photometry and image pixels in nanomaggies (AB: m = 22.5 - 2.5 log10 f).
@@ -170,7 +176,7 @@ class Modality:
     """A token type ordered along an axis (the spectrum's wavelength) that the masked objective may cut in two."""
 
     # -- records ---------------------------------------------------------------------------------------------
-    def tokenize(self, value: Any, galaxy: str, processor) -> dict[str, np.ndarray] | None:
+    def tokenize(self, value: Any, galaxy: str, processor: GalFMProcessor) -> dict[str, np.ndarray] | None:
         """Tokens of one galaxy's field (numpy), or None when nothing usable is left."""
         raise NotImplementedError
 
@@ -187,21 +193,21 @@ class Modality:
         return inputs.get(self.batch_keys[0]) is not None
 
     # -- model space -----------------------------------------------------------------------------------------
-    def token_dims(self, config) -> dict[str, int]:
+    def token_dims(self, config: GalFMConfig) -> dict[str, int]:
         """Values per token of each token type (what the pretraining heads predict)."""
         raise NotImplementedError
 
-    def model_tokens(self, inputs: Mapping, config) -> list[ModelTokens]:
+    def model_tokens(self, inputs: Mapping, config: GalFMConfig) -> list[ModelTokens]:
         """The batch in model space, one entry per token type present."""
         raise NotImplementedError
 
-    def build_embedding(self, config) -> nn.Module:
+    def build_embedding(self, config: GalFMConfig) -> nn.Module:
         """A module whose ``forward(inputs, tokens, wavelength_embedding)`` gives, per `ModelTokens`, the
         (value embedding, where embedding) pair, each (B, T, hidden)."""
         raise NotImplementedError
 
     # -- predictions -----------------------------------------------------------------------------------------
-    def claims(self, target: str, processor) -> bool:
+    def claims(self, target: str, processor: GalFMProcessor) -> bool:
         """Whether ``model.predict(targets=[target])`` asks this modality (e.g. a band name for photometry)."""
         return False
 
@@ -209,7 +215,7 @@ class Modality:
         """The input field with what is asked for removed, so an answer never echoes the record."""
         return None
 
-    def query(self, targets: Sequence[str], processor, wavelength_range=None) -> Any:
+    def query(self, targets: Sequence[str], processor: GalFMProcessor, wavelength_range=None) -> Any:
         """A field whose tokens sit where the answers go (values are placeholders the decoder never sees)."""
         raise NotImplementedError
 
@@ -217,8 +223,8 @@ class Modality:
         """{token type: (B,) bool}: query tokens not predicted for galaxies whose input already has them."""
         return {}
 
-    def answer(self, predicted: Mapping[str, tuple[np.ndarray, np.ndarray]], targets: Sequence[str], processor,
-               config, given: Mapping[str, Any]) -> Any:
+    def answer(self, predicted: Mapping[str, tuple[np.ndarray, np.ndarray]], targets: Sequence[str],
+               processor: GalFMProcessor, config: GalFMConfig, given: Mapping[str, Any]) -> Any:
         """One galaxy's answer in record units from the decoder's (mean, std) per token type (rows, width);
         ``given`` holds what the input told about this galaxy (e.g. its spectrum normalisation)."""
         raise NotImplementedError
@@ -251,7 +257,7 @@ class GalFMWavelengthEmbedding(nn.Module):
     near each other. Resolutions: ``config.wavelength_frequency_range`` and ``config.width_frequency_range``.
     """
 
-    def __init__(self, config):
+    def __init__(self, config: GalFMConfig):
         super().__init__()
         self.reference = config.wavelength_reference
         n = config.num_wavelength_frequencies

@@ -10,12 +10,13 @@ Model space: asinh(SB / softening) as tokenized, with variance 1 / w^2 from the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .configuration_galfm import GalFMConfig
 from .modality_base import (
     GalFMFourierFeatures,
     Modality,
@@ -27,6 +28,10 @@ from .modality_base import (
     token_mask,
 )
 from .modality_photometry import band_wavelengths
+
+if TYPE_CHECKING:  # annotations only: the processor sits above the modalities
+    from .processing_galfm import GalFMProcessor
+
 
 IMAGE_FIELDS = ("values", "weights", "wavelength", "position", "seeing")
 
@@ -63,7 +68,7 @@ def _validated(image: Mapping, galaxy: str) -> tuple[list[str], np.ndarray, np.n
 
 
 class ImageEmbedding(nn.Module):
-    def __init__(self, config):
+    def __init__(self, config: GalFMConfig):
         super().__init__()
         self.position_scale = config.position_scale
         self.projection = nn.Linear(2 * config.image_patch_size**2, config.hidden_size)
@@ -90,7 +95,7 @@ class ImageModality(Modality):
                   "image_attention_mask")
     contrastive = True
 
-    def tokenize(self, value: Any, galaxy: str, processor) -> dict[str, np.ndarray] | None:
+    def tokenize(self, value: Any, galaxy: str, processor: GalFMProcessor) -> dict[str, np.ndarray] | None:
         bands, flux, ivar, pixel_scale, psf = _validated(value, galaxy)
         wavelength = band_wavelengths(processor, bands, galaxy, "image.band")
         p = processor.image_patch_size
@@ -128,10 +133,10 @@ class ImageModality(Modality):
         out["image_attention_mask"] = token_mask(tokens, "values")
         return out
 
-    def token_dims(self, config) -> dict[str, int]:
+    def token_dims(self, config: GalFMConfig) -> dict[str, int]:
         return {"image": config.image_patch_size**2}
 
-    def model_tokens(self, inputs: Mapping, config) -> list[ModelTokens]:
+    def model_tokens(self, inputs: Mapping, config: GalFMConfig) -> list[ModelTokens]:
         values, weights = inputs["image_values"].float(), inputs["image_weights"].float()
         measured = weights > 0
         features = torch.cat([values * measured, torch.asinh(weights)], dim=-1)
@@ -139,7 +144,7 @@ class ImageModality(Modality):
         mask = attention_mask_of(inputs, "image_attention_mask", values)
         return [ModelTokens("image", features, values, variance, measured & mask.bool()[..., None], mask)]
 
-    def build_embedding(self, config) -> nn.Module:
+    def build_embedding(self, config: GalFMConfig) -> nn.Module:
         return ImageEmbedding(config)
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .configuration_galfm import GalFMConfig
 from .modality_base import (
     Modality,
     ModelTokens,
@@ -28,6 +29,10 @@ from .modality_base import (
     photometric_flux,
     token_mask,
 )
+
+if TYPE_CHECKING:  # annotations only: the processor sits above the modalities
+    from .processing_galfm import GalFMProcessor
+
 
 ASINH_MAG_SCALE = 2.5 / math.log(10.0)
 PHOTOMETRY_FIELDS = ("band", "flux", "flux_ivar", "flux_sigma")
@@ -47,7 +52,7 @@ def asinh_magnitude_to_flux(mag: np.ndarray, mag_std: np.ndarray, softening_nmgy
     return 2 * b * np.sinh(argument), 2 * b * np.cosh(argument) * mag_std / ASINH_MAG_SCALE
 
 
-def band_wavelengths(processor, bands: Sequence[str], galaxy: str, field: str) -> np.ndarray:
+def band_wavelengths(processor: GalFMProcessor, bands: Sequence[str], galaxy: str, field: str) -> np.ndarray:
     """(bands, 2) effective wavelength and FWHM (Angstrom) from the processor's filter table."""
     out = []
     for band in bands:
@@ -68,7 +73,7 @@ def keep_bands(photometry: Mapping, keep: Sequence[int]) -> dict | None:
 
 
 class PhotometryEmbedding(nn.Module):
-    def __init__(self, config):
+    def __init__(self, config: GalFMConfig):
         super().__init__()
         self.projection = nn.Linear(2, config.hidden_size)
 
@@ -85,7 +90,7 @@ class PhotometryModality(Modality):
     contrastive = True
 
     # -- records ---------------------------------------------------------------------------------------------
-    def tokenize(self, value: Any, galaxy: str, processor) -> dict[str, np.ndarray] | None:
+    def tokenize(self, value: Any, galaxy: str, processor: GalFMProcessor) -> dict[str, np.ndarray] | None:
         if value.get("band") is None or value.get("flux") is None:
             raise input_error(galaxy, "photometry", "needs 'band' and 'flux'",
                               "give band names, fluxes in nanomaggies and 'flux_ivar' (or 'flux_sigma')")
@@ -117,10 +122,10 @@ class PhotometryModality(Modality):
         return keep_bands(value, [i for i, b in enumerate(value["band"]) if str(b).startswith(tuple(band_prefixes))])
 
     # -- model space -----------------------------------------------------------------------------------------
-    def token_dims(self, config) -> dict[str, int]:
+    def token_dims(self, config: GalFMConfig) -> dict[str, int]:
         return {"photometry": 1}
 
-    def model_tokens(self, inputs: Mapping, config) -> list[ModelTokens]:
+    def model_tokens(self, inputs: Mapping, config: GalFMConfig) -> list[ModelTokens]:
         values = inputs["photometry_values"].float()
         mag = (values[..., 0] - config.photometry_mag_center) / config.photometry_mag_scale
         log_err = torch.log10(values[..., 1].clamp_min(config.photometry_min_mag_error))
@@ -129,11 +134,11 @@ class PhotometryModality(Modality):
         return [ModelTokens("photometry", torch.stack([mag, log_err], dim=-1), mag[..., None], variance,
                             mask.bool()[..., None], mask)]
 
-    def build_embedding(self, config) -> nn.Module:
+    def build_embedding(self, config: GalFMConfig) -> nn.Module:
         return PhotometryEmbedding(config)
 
     # -- predictions -----------------------------------------------------------------------------------------
-    def claims(self, target: str, processor) -> bool:
+    def claims(self, target: str, processor: GalFMProcessor) -> bool:
         return target in processor.filter_table
 
     def hide(self, value: Any, targets: Sequence[str], wavelength_range=None) -> Any:
@@ -141,10 +146,10 @@ class PhotometryModality(Modality):
             return None
         return keep_bands(value, [i for i, b in enumerate(value["band"]) if b not in targets])
 
-    def query(self, targets: Sequence[str], processor, wavelength_range=None) -> dict:
+    def query(self, targets: Sequence[str], processor: GalFMProcessor, wavelength_range=None) -> dict:
         return {"band": list(targets), "flux": np.ones(len(targets)), "flux_ivar": np.ones(len(targets))}
 
-    def answer(self, predicted, targets, processor, config, given) -> dict:
+    def answer(self, predicted, targets, processor: GalFMProcessor, config: GalFMConfig, given) -> dict:
         """{band, flux, flux_std} in nanomaggies."""
         mean, std = predicted["photometry"]
         mag = config.photometry_mag_center + config.photometry_mag_scale * mean[:, 0]

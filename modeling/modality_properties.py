@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .configuration_galfm import GalFMConfig
 from .modality_base import Modality, ModelTokens, attention_mask_of, input_error, is_quantity, pad_tokens, token_mask
 from .properties_galfm import NUM_SFH_BINS, PROPERTIES
+
+if TYPE_CHECKING:  # annotations only: the processor sits above the modalities
+    from .processing_galfm import GalFMProcessor
+
 
 
 def default_property_specs() -> dict[str, dict[str, Any]]:
@@ -43,7 +48,7 @@ def from_model_scale(mean, std, spec: Mapping[str, Any]):
 
 
 class PropertiesEmbedding(nn.Module):
-    def __init__(self, config):
+    def __init__(self, config: GalFMConfig):
         super().__init__()
         self.num_property_types = config.num_property_types
         self.projection = nn.Linear(1, config.hidden_size)
@@ -82,7 +87,7 @@ class PropertiesModality(Modality):
     batch_keys = ("property_values", "property_ids", "property_attention_mask")
     observed = False  # labels: never a downstream task's input
 
-    def tokenize(self, value: Any, galaxy: str, processor) -> dict[str, np.ndarray] | None:
+    def tokenize(self, value: Any, galaxy: str, processor: GalFMProcessor) -> dict[str, np.ndarray] | None:
         names = processor.property_names
         type_id = {name: i for i, name in enumerate(names)}
         values, ids = [], []
@@ -103,29 +108,29 @@ class PropertiesModality(Modality):
                 "property_ids": pad_tokens(tokens, "ids", dtype=np.int64),
                 "property_attention_mask": token_mask(tokens, "values")}
 
-    def token_dims(self, config) -> dict[str, int]:
+    def token_dims(self, config: GalFMConfig) -> dict[str, int]:
         return {"property": 1}
 
-    def model_tokens(self, inputs: Mapping, config) -> list[ModelTokens]:
+    def model_tokens(self, inputs: Mapping, config: GalFMConfig) -> list[ModelTokens]:
         values = inputs["property_values"].float()[..., None]
         mask = attention_mask_of(inputs, "property_attention_mask", values)
         floor = torch.full_like(values, config.pretraining_config.token_variance_floor)
         return [ModelTokens("property", values, values, floor, mask.bool()[..., None], mask)]
 
-    def build_embedding(self, config) -> nn.Module:
+    def build_embedding(self, config: GalFMConfig) -> nn.Module:
         return PropertiesEmbedding(config)
 
     # -- predictions -----------------------------------------------------------------------------------------
-    def claims(self, target: str, processor) -> bool:
+    def claims(self, target: str, processor: GalFMProcessor) -> bool:
         return target in processor.property_names
 
     def hide(self, value: Any, targets: Sequence[str], wavelength_range=None) -> Any:
         return None if value is None else {k: v for k, v in value.items() if k not in targets}
 
-    def query(self, targets: Sequence[str], processor, wavelength_range=None) -> dict:
+    def query(self, targets: Sequence[str], processor: GalFMProcessor, wavelength_range=None) -> dict:
         return {name: 0.0 for name in targets}
 
-    def answer(self, predicted, targets, processor, config, given) -> dict:
+    def answer(self, predicted, targets, processor: GalFMProcessor, config: GalFMConfig, given) -> dict:
         """{property: (value, std)} in `galfm.PROPERTIES` units."""
         mean, std = predicted["property"]
         out = {}

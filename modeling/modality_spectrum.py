@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .configuration_galfm import GalFMConfig
 from .modality_base import (
     SPECTRUM_FLUX_UNIT,
     Modality,
@@ -33,6 +34,10 @@ from .modality_base import (
     token_mask,
     wavelength_angstrom,
 )
+
+if TYPE_CHECKING:  # annotations only: the processor sits above the modalities
+    from .processing_galfm import GalFMProcessor
+
 
 
 def spectral_flux(value: Any, wavelength: np.ndarray, galaxy: str, field: str) -> np.ndarray:
@@ -109,13 +114,13 @@ def resample_spectrum(arms: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
     return flux, ivar
 
 
-def grid_edges(processor) -> np.ndarray:
+def grid_edges(processor: GalFMProcessor) -> np.ndarray:
     """Edges (Angstrom) of the processor's observed-frame log-lambda grid."""
     return log_grid_edges(processor.spectrum_log_wavelength_min, processor.spectrum_log_wavelength_step,
                           processor.spectrum_num_patches * processor.spectrum_patch_size)
 
 
-def grid_centers(processor) -> np.ndarray:
+def grid_centers(processor: GalFMProcessor) -> np.ndarray:
     edges = grid_edges(processor)
     return np.sqrt(edges[:-1] * edges[1:])
 
@@ -170,7 +175,7 @@ def _arms(value: Any) -> list:
 class SpectrumEmbedding(nn.Module):
     """Patch values + inverse errors -> hidden; the normalisation token -> hidden."""
 
-    def __init__(self, config):
+    def __init__(self, config: GalFMConfig):
         super().__init__()
         self.norm_projection = nn.Linear(1, config.hidden_size)
         self.projection = nn.Linear(2 * config.spectrum_patch_size, config.hidden_size)
@@ -196,7 +201,7 @@ class SpectrumModality(Modality):
     ordered_token_type = "spectrum"
 
     # -- records ---------------------------------------------------------------------------------------------
-    def tokenize(self, value: Any, galaxy: str, processor) -> dict[str, np.ndarray] | None:
+    def tokenize(self, value: Any, galaxy: str, processor: GalFMProcessor) -> dict[str, np.ndarray] | None:
         arms = _arms(value)
         prepared = [_prepare_arm(arm, "spectrum" if len(arms) == 1 else f"spectrum[{i}]", galaxy)
                     for i, arm in enumerate(arms)]
@@ -237,10 +242,10 @@ class SpectrumModality(Modality):
         return inputs.get("spectrum_values") is not None or inputs.get("spectrum_norm") is not None
 
     # -- model space -----------------------------------------------------------------------------------------
-    def token_dims(self, config) -> dict[str, int]:
+    def token_dims(self, config: GalFMConfig) -> dict[str, int]:
         return {"spectrum_norm": 1, "spectrum": config.spectrum_patch_size}
 
-    def model_tokens(self, inputs: Mapping, config) -> list[ModelTokens]:
+    def model_tokens(self, inputs: Mapping, config: GalFMConfig) -> list[ModelTokens]:
         out = []
         norm = inputs.get("spectrum_norm")
         if norm is not None:
@@ -263,11 +268,11 @@ class SpectrumModality(Modality):
                                    measured & mask.bool()[..., None], mask))
         return out
 
-    def build_embedding(self, config) -> nn.Module:
+    def build_embedding(self, config: GalFMConfig) -> nn.Module:
         return SpectrumEmbedding(config)
 
     # -- predictions -----------------------------------------------------------------------------------------
-    def claims(self, target: str, processor) -> bool:
+    def claims(self, target: str, processor: GalFMProcessor) -> bool:
         return target == "spectrum"
 
     def hide(self, value: Any, targets: Sequence[str], wavelength_range=None) -> Any:
@@ -277,7 +282,7 @@ class SpectrumModality(Modality):
         return [{**arm, "mask": _masked(arm, in_range(np.asarray(arm["wavelength"], float), wavelength_range))}
                 for arm in _arms(value)]
 
-    def query(self, targets: Sequence[str], processor, wavelength_range=None) -> dict:
+    def query(self, targets: Sequence[str], processor: GalFMProcessor, wavelength_range=None) -> dict:
         centers = grid_centers(processor)
         inside = in_range(centers, wavelength_range)
         if not inside.any():
@@ -291,7 +296,7 @@ class SpectrumModality(Modality):
         given = inputs.get("spectrum_norm_mask")
         return {} if given is None else {"spectrum_norm": given.bool()}
 
-    def answer(self, predicted, targets, processor, config, given) -> dict:
+    def answer(self, predicted, targets, processor: GalFMProcessor, config: GalFMConfig, given) -> dict:
         """{wavelength, flux, flux_std} in 1e-17 erg/s/cm2/A on the grid pixels asked for."""
         if given.get("spectrum_norm_mask"):  # the input's own normalisation
             norm = 10.0 ** float(given["spectrum_norm"])

@@ -19,6 +19,7 @@ uncertainty is the model's (its predicted variance), not the measurement noise o
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -40,61 +41,63 @@ def claimed_targets(targets: Sequence[str], processor: GalFMProcessor) -> dict[s
     return {m.name: out[m.name] for m in modalities if m.name in out}
 
 
+class QueryAnswering(Protocol):
+    """What `predict_modalities` needs of a model (`GalFMForPretraining` is one)."""
+
+    config: Any
+
+    def parameters(self): ...
+
+    def eval(self): ...
+
+    def answer_queries(self, inputs: Mapping[str, torch.Tensor], queries: Mapping[str, torch.Tensor],
+                       known: Mapping[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, std, galaxy index, token type name) of each answered query token."""
+
+
+def given_and_query_records(records: Sequence[Mapping], asked: Mapping[str, list[str]], processor: GalFMProcessor,
+                            wavelength_range: tuple[float, float] | None) -> tuple[list[dict], dict]:
+    """The records with what is asked removed, and one record whose tokens sit where the answers go."""
+    modalities = {m.name: m for m in get_modalities(list(asked))}
+    given = [{**record, **{name: modalities[name].hide(record.get(name), asked[name], wavelength_range)
+                           for name in asked}} for record in records]
+    query = {"object_id": "query", **{name: modalities[name].query(names, processor, wavelength_range)
+                                      for name, names in asked.items()}}
+    return given, query
+
+
 @torch.no_grad()
-def predict_modalities(model, records: Mapping | Sequence[Mapping], targets: Sequence[str],
+def predict_modalities(model: QueryAnswering, records: Mapping | Sequence[Mapping], targets: Sequence[str],
                        processor: GalFMProcessor | None = None,
                        wavelength_range: tuple[float, float] | None = None) -> list[dict]:
     """Per galaxy: {"spectrum": {wavelength, flux, flux_std}, "photometry": {band, flux, flux_std},
-    "properties": {name: (value, std)}} for what was asked (``model``: a `GalFMForPretraining`)."""
+    "properties": {name: (value, std)}} for what was asked."""
     processor = processor or GalFMProcessor()
     records = [records] if isinstance(records, Mapping) else list(records)
     asked = claimed_targets(targets, processor)
-    modalities = {m.name: m for m in get_modalities(list(asked))}
+    modalities = get_modalities(list(asked))
     model.eval()
     device = next(model.parameters()).device
-
-    given_records, query = [], {"object_id": "query"}
-    for record in records:
-        given_records.append({**record, **{name: modalities[name].hide(record.get(name), asked[name],
-                                                                        wavelength_range) for name in asked}})
-    for name, names in asked.items():
-        query[name] = modalities[name].query(names, processor, wavelength_range)
-    inputs = {k: v.to(device) for k, v in processor(given_records, return_tensors="pt").items()}
+    given, query = given_and_query_records(records, asked, processor, wavelength_range)
+    inputs = {k: v.to(device) for k, v in processor(given, return_tensors="pt").items()}
     queries = {k: v.to(device) for k, v in processor([query] * len(records), return_tensors="pt").items()}
+    known = {t: mask for m in modalities for t, mask in m.known_from_input(inputs).items()}
+    mean, std, galaxies, types = model.answer_queries(inputs, queries, known)
 
-    given = model.galfm.embed(inputs)
-    hidden, _, _ = model.galfm.encode(given.embeddings, given.attention_mask)
-    asked_tokens = model.galfm.embed(queries)
-    # column 0 is the query batch's own galaxy token: the input's stands for the galaxy
-    query_mask = asked_tokens.attention_mask[:, 1:].bool()
-    query_types = asked_tokens.token_type_ids[:, 1:]
-    for modality in modalities.values():
-        for token_type, known in modality.known_from_input(inputs).items():
-            query_mask &= ~((query_types == model.token_types.index(token_type)) & known[:, None])
-    states = torch.cat([hidden, model.query_states(asked_tokens.queries[:, 1:]).to(hidden.dtype)], dim=1)
-    states = model.decode(states, torch.cat([given.attention_mask.bool(), query_mask], dim=1).long())
-    states = states[:, hidden.shape[1]:]
-    rows, cols = torch.nonzero(query_mask, as_tuple=True)
-    mean, log_var = model.masked_heads(states[rows, cols], query_types[rows, cols])
-    settings = model.config.pretraining_config
-    std = (0.5 * log_var.float().clamp(settings.token_log_var_min, settings.token_log_var_max)).exp()
-    mean, std = mean.float().cpu().numpy(), std.cpu().numpy()
-    rows, types = rows.cpu().numpy(), query_types[rows, cols].cpu().numpy()
     known_inputs = {k: v.cpu().numpy() for k, v in inputs.items()}
-
     out = []
     for galaxy in range(len(records)):
-        galaxy_inputs = {k: v[galaxy] for k, v in known_inputs.items()}
-        galaxy_inputs["wavelength_range"] = wavelength_range
+        galaxy_inputs = {**{k: v[galaxy] for k, v in known_inputs.items()}, "wavelength_range": wavelength_range}
         answer = {}
-        for name, modality in modalities.items():
+        for modality in modalities:
             predicted = {}
             for token_type in modality.token_types:
-                pick = np.flatnonzero((rows == galaxy) & (types == model.token_types.index(token_type)))
+                pick = np.flatnonzero((galaxies == galaxy) & (types == token_type))
                 predicted[token_type] = (mean[pick], std[pick])
-            answer[name] = modality.answer(predicted, asked[name], processor, model.config, galaxy_inputs)
+            answer[modality.name] = modality.answer(predicted, asked[modality.name], processor, model.config,
+                                                    galaxy_inputs)
         out.append(answer)
     return out
 
 
-__all__ = ["claimed_targets", "predict_modalities"]
+__all__ = ["QueryAnswering", "claimed_targets", "given_and_query_records", "predict_modalities"]

@@ -20,6 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -238,6 +239,31 @@ class GalFMForPretraining(GalFMPreTrainedModel):
         return torch.stack(losses).mean() if losses else None
 
     # -- use -------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def answer_queries(self, inputs: Mapping[str, torch.Tensor], queries: Mapping[str, torch.Tensor],
+                       known: Mapping[str, torch.Tensor] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The decoder's answers to query tokens (a processor batch whose tokens sit where answers go) about the
+        galaxies of ``inputs``: (mean, std, galaxy index, token type) of each query token, in model space.
+        ``known``: {token type: (B,) bool} query tokens left out for galaxies whose input already has them."""
+        given = self.galfm.embed(inputs)
+        hidden, _, _ = self.galfm.encode(given.embeddings, given.attention_mask)
+        asked = self.galfm.embed(queries)
+        # column 0 is the query batch's own galaxy token: the input's stands for the galaxy
+        query_mask = asked.attention_mask[:, 1:].bool()
+        query_types = asked.token_type_ids[:, 1:]
+        for token_type, has in (known or {}).items():
+            query_mask &= ~((query_types == self.token_types.index(token_type)) & has.bool()[:, None])
+        states = torch.cat([hidden, self.query_states(asked.queries[:, 1:]).to(hidden.dtype)], dim=1)
+        states = self.decode(states, torch.cat([given.attention_mask.bool(), query_mask], dim=1).long())
+        states = states[:, hidden.shape[1]:]
+        rows, cols = torch.nonzero(query_mask, as_tuple=True)
+        mean, log_var = self.masked_heads(states[rows, cols], query_types[rows, cols])
+        settings = self.config.pretraining_config
+        std = (0.5 * log_var.float().clamp(settings.token_log_var_min, settings.token_log_var_max)).exp()
+        names = np.asarray(self.token_types)[query_types[rows, cols].cpu().numpy()]
+        return mean.float().cpu().numpy(), std.cpu().numpy(), rows.cpu().numpy(), names
+
     def predict(self, records: Mapping | Sequence[Mapping], targets: Sequence[str],
                 processor: GalFMProcessor | None = None, wavelength_range: tuple[float, float] | None = None
                 ) -> list[dict]:

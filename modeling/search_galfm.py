@@ -22,12 +22,16 @@ import torch
 from tqdm.auto import tqdm
 
 from .modalities import contrastive_modalities, observed_modalities, select_modalities
+from .modeling_galfm import GalFMModel
+from .pretraining_galfm import GalFMForPretraining
+from .processing_galfm import GalFMProcessor
 
 SEARCH_MODALITIES = contrastive_modalities()
 
 
 @torch.no_grad()
-def embed_galaxies(model, processor, records: Sequence[Mapping], modality: str | None = None,
+def embed_galaxies(model: GalFMForPretraining | GalFMModel, processor: GalFMProcessor, records: Sequence[Mapping],
+                   modality: str | None = None,
                    batch_size: int = 64, progress: bool = False) -> np.ndarray:
     """(N, d) float32 unit-norm embeddings of ``records`` from ``modality`` alone (None: every observed modality;
     labels never enter a search embedding). ``model``: a `GalFMForPretraining` (cross-modal) or `GalFMModel`.

@@ -1,5 +1,6 @@
-"""Imports go one way: the graph of galfm's modules (every import, at module level or inside a function) has no
-cycle, and the model files never import the training, data or command-line layers."""
+"""Imports go one way: the graph of galfm's modules (every import that runs, at module level or inside a function;
+not ``if TYPE_CHECKING:`` annotations) has no cycle, and the model files never import the training, data or
+command-line layers."""
 
 from __future__ import annotations
 
@@ -27,7 +28,12 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
     """galfm modules ``name`` imports (``from galfm.x import y`` counts galfm.x.y when that is a module)."""
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    type_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and _is_type_checking(block.test)
+                 for n in ast.walk(block)}  # `if TYPE_CHECKING:` imports never run
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -43,6 +49,11 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
     return out
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def _graph() -> dict[str, set[str]]:
     modules = _modules()
     return {name: _imports(name, path, set(modules)) for name, path in modules.items()}
@@ -55,10 +66,10 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     def visit(node: str) -> list[str] | None:
         state[node] = 1
         stack.append(node)
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
-            if nxt not in state and (found := visit(nxt)):
+        for neighbour in sorted(graph[node]):
+            if state.get(neighbour) == 1:
+                return stack[stack.index(neighbour):] + [neighbour]
+            if neighbour not in state and (found := visit(neighbour)):
                 return found
         stack.pop()
         state[node] = 2

@@ -7,6 +7,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from huggingface_hub import EvalResult, ModelCardData
+
 from galfm.model_cards import render
 
 DEFAULT_DATASET = ("org/galfm-sim", "galfm simulated survey (BC03 + Cloudy + Calzetti + Inoue IGM, DESI/J-PAS/GALEX/"
@@ -64,8 +66,6 @@ SIMULATION_LIMITATIONS = (
 
 def _front_matter(name: str, task_type: str, task_name: str, metrics: dict, chosen: list[tuple[str, str, str]],
                   dataset: tuple[str, str], base_model: str | None, tags: list[str]) -> str:
-    from huggingface_hub import EvalResult, ModelCardData
-
     results = [EvalResult(task_type=task_type, task_name=task_name, dataset_type=dataset[0], dataset_name=dataset[1],
                           dataset_split="test", metric_type=kind, metric_name=label, metric_value=float(metrics[key]))
                for key, kind, label in chosen if isinstance(metrics.get(key), (int, float))]

@@ -22,29 +22,27 @@ from pathlib import Path
 
 import markdown
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from galfm.configuration_galfm import GalFMConfig
+from galfm.datasets_scripts.desi import read_coadd
+from galfm.datasets_scripts.legacysurvey import read_catalog
+from galfm.datasets_scripts.parquet_shards import load_records
+from galfm.datasets_scripts.sdss import read_spec
+from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
+from galfm.heads_galfm import load_head
+from galfm.modeling_galfm import GalFMModel
+from galfm.pretraining_galfm import GalFMForPretraining
+from galfm.processing_galfm import GalFMProcessor
+from galfm.search_galfm import GalaxyIndex, embed_galaxies
 
-from galfm.configuration_galfm import GalFMConfig  # noqa: E402
-from galfm.datasets_scripts.desi import read_coadd  # noqa: E402
-from galfm.datasets_scripts.legacysurvey import read_catalog  # noqa: E402
-from galfm.datasets_scripts.parquet_shards import load_records  # noqa: E402
-from galfm.datasets_scripts.sdss import read_spec  # noqa: E402
-from galfm.datasets_scripts.simulator import SimulationConfig, write_survey  # noqa: E402
-from galfm.heads_galfm import load_head  # noqa: E402
-from galfm.modeling_galfm import GalFMModel  # noqa: E402
-from galfm.pretraining_galfm import GalFMForPretraining  # noqa: E402
-from galfm.processing_galfm import GalFMProcessor  # noqa: E402
-from galfm.search_galfm import GalaxyIndex, embed_galaxies  # noqa: E402
-
-from .cards import write_base_card, write_head_card  # noqa: E402
-from .evaluate import evaluate_models, task_of  # noqa: E402
-from .finetune import FinetuneConfig, finetune  # noqa: E402
-from .pretrain import DEFAULT_CONFIG, PretrainConfig, pretrain  # noqa: E402
-from .tasks import GalaxyTaskCollator  # noqa: E402
+from .cards import write_base_card, write_head_card
+from .evaluate import evaluate_models, task_of
+from .finetune import FinetuneConfig, finetune
+from .pretrain import DEFAULT_CONFIG, PretrainConfig, pretrain
+from .tasks import GalaxyTaskCollator
 
 HEAD_TASKS = ("photoz", "properties", "posterior", "sfh", "morphology")
 
@@ -369,6 +367,7 @@ def run_demo(out_dir: Path, data_dir: Path, quick: bool = False, seed: int = 0) 
     """Run (or resume) the whole demo; returns the evaluation results."""
 
     torch.set_num_threads(2)
+    matplotlib.use("Agg")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plan = DemoPlan.make(quick)

@@ -16,12 +16,14 @@ import json
 import logging
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from galfm.configuration_galfm import GalFMConfig
 from galfm.datasets_scripts.parquet_shards import load_records
-from galfm.heads_galfm import HEAD_CLASSES, load_head
+from galfm.heads_galfm import HEAD_CLASSES, GalFMHeadModel, load_head
 from galfm.pretraining_galfm import GalFMForPretraining
 from galfm.processing_galfm import GalFMProcessor
 from galfm.search_galfm import GalaxyIndex, embed_galaxies
@@ -38,7 +40,7 @@ OUTPUT_NAMES = {"GalFMForPropertyPrediction": ("mean", "std"), "GalFMForPosterio
                 "GalFMForMorphologyClassification": ("logits",)}
 
 
-def split_outputs(model, predictions) -> dict[str, np.ndarray]:
+def split_outputs(model: GalFMHeadModel, predictions) -> dict[str, np.ndarray]:
     """A head's output tuple (or Trainer's predictions) as {output name: array}."""
     names = OUTPUT_NAMES[type(model).__name__]
     predictions = predictions if isinstance(predictions, tuple) else (predictions,)
@@ -110,7 +112,7 @@ def load_rows(data_dir: str | Path, split: str, limit: int | None = None, indice
 
 
 @torch.no_grad()
-def retrieval_scores(model, processor, rows: list[dict]) -> dict | None:
+def retrieval_scores(model: GalFMForPretraining, processor: GalFMProcessor, rows: list[dict]) -> dict | None:
     """Image -> spectrum and spectrum -> image top-1/top-10 through FAISS indexes; None without both."""
     rows = [r for r in rows if r.get("image") is not None and r.get("spectrum") is not None]
     if len(rows) < 11:
@@ -128,7 +130,8 @@ def retrieval_scores(model, processor, rows: list[dict]) -> dict | None:
 
 
 @torch.no_grad()
-def outlier_scores(model, processor, reference: list[dict], rows: list[dict], k: int = 10,
+def outlier_scores(model: GalFMForPretraining, processor: GalFMProcessor, reference: list[dict], rows: list[dict],
+                   k: int = 10,
                    modality: str | None = None) -> tuple[dict | None, np.ndarray | None]:
     """k-NN outlier scores of ``rows`` against an index of ``reference`` embeddings, and their AUROC on the
     rows' ``anomaly`` flags (None when nothing is flagged)."""
@@ -153,12 +156,9 @@ def outlier_scores(model, processor, reference: list[dict], rows: list[dict], k:
 
 
 @torch.no_grad()
-def plot_embedding_map(model, processor, rows: list[dict], path: Path) -> bool:
+def plot_embedding_map(model: GalFMForPretraining, processor: GalFMProcessor, rows: list[dict], path: Path) -> bool:
     """The embeddings' first two principal components, coloured by redshift and by log M* where known."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     vectors = embed_galaxies(model, processor, rows)
     centred = vectors - vectors.mean(0)

@@ -20,6 +20,9 @@ import argparse
 import json
 from pathlib import Path
 
+from huggingface_hub import HfApi, get_token
+from huggingface_hub.errors import HfHubHTTPError
+
 MODEL_PATTERNS = ["*.safetensors", "*.json", "*.py", "*.md", "*.png", "*.txt"]
 DATASET_PATTERNS = ["data/*.parquet", "README.md", "*.png"]
 FORBIDDEN = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.ckpt")
@@ -42,9 +45,6 @@ def _check_model_folder(folder: Path) -> None:
 
 def _upload(folder: Path, repo_id: str, repo_type: str, patterns: list[str], private: bool, token: str | None,
             message: str, endpoint: str | None) -> str:
-    from huggingface_hub import HfApi, get_token
-    from huggingface_hub.errors import HfHubHTTPError
-
     token = token or get_token()
     api = HfApi(endpoint=endpoint, token=token)
     if token is None:

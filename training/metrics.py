@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import evaluate
 import numpy as np
 
 from galfm.properties_galfm import SFH_AGE_BIN_EDGES_GYR
@@ -22,8 +23,6 @@ METRICS = tuple(sorted(p.name for p in METRIC_DIR.iterdir() if (p / f"{p.name}.p
 @cache
 def load_metric(name: str):
     """The local `evaluate` module ``name`` (one of `METRICS`)."""
-    import evaluate
-
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; galfm ships {', '.join(METRICS)}")
     return evaluate.load(str(METRIC_DIR / name))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
 from galfm.properties_galfm import PROPERTIES, SFH_AGE_BIN_EDGES_GYR
@@ -12,10 +14,7 @@ from .metrics import load_metric, mass_weighted_log_age
 
 
 def _figure(n_panels: int, size: float = 3.4):
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     cols = min(n_panels, 4)
     rows = -(-n_panels // cols)
@@ -104,8 +103,6 @@ def plot_confusion(logits, labels, label2id, path: Path) -> None:
 
 
 def plot_task(task, outputs: dict, labels: np.ndarray, path: Path, label2id: dict | None = None) -> None:
-    import matplotlib.pyplot as plt
-
     if task.name == "morphology":
         plot_confusion(outputs["logits"], labels, label2id, path)
     elif task.name == "sfh":

@@ -22,6 +22,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -44,7 +46,6 @@ OBJECTIVES = ("masked", "autoregressive", "contrastive")
 @dataclass
 class PretrainConfig:
     """A pretraining run's settings: the YAML file's fields (see ``configs/tiny.yaml``), each also a flag."""
-
     preset: str = option("tiny", "model size: tiny, base or large (GalFMConfig.from_preset)")
     model: dict | str | None = option({}, "GalFMConfig overrides, e.g. {num_hidden_layers: 2} (JSON on the CLI)")
     objectives: dict | str | None = option({"masked": 1.0, "autoregressive": 1.0, "contrastive": 1.0},
@@ -229,10 +230,7 @@ def save_outputs(accelerator, model, processor: GalFMProcessor, output_dir: Path
 
 
 def _write_history(output_dir: Path, history: list[dict]) -> None:
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     with open(output_dir / "loss_history.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(history[0]))

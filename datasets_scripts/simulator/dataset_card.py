@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+import pyarrow.parquet as pq
 
 from galfm.model_cards import render
 
@@ -22,11 +25,7 @@ def _size_category(n: int) -> str:
 
 def _overview_plot(out: Path) -> str | None:
     """Redshift, mass and u-r-like colour of the validation split, saved as ``overview.png``."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pyarrow.parquet as pq
 
     files = sorted((out / "data").glob("validation-*.parquet")) or sorted((out / "data").glob("train-*.parquet"))
     if not files:

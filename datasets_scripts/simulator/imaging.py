@@ -8,6 +8,7 @@ half-light radius only approximately (documented, not solved for). Mergers add a
 
 from __future__ import annotations
 
+import galsim
 import numpy as np
 
 from .instruments import ImagingSurvey
@@ -20,8 +21,6 @@ def render_images(survey: ImagingSurvey, band_flux_nmgy: np.ndarray, r_eff_arcse
 
     ``companion`` = (flux ratio, dx, dy in arcsec) draws a second copy of the galaxy for a merger.
     """
-    import galsim
-
     beta = galsim.Angle(position_angle_deg, galsim.degrees)
     disk = galsim.Exponential(half_light_radius=max(r_eff_arcsec, 0.02)).shear(q=disk_axis_ratio, beta=beta)
     bulge = galsim.DeVaucouleurs(half_light_radius=max(0.5 * r_eff_arcsec, 0.02), trunc=0)

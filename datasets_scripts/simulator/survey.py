@@ -9,12 +9,14 @@ The variants are the table ``VARIANTS`` below (what each one adds, also written 
 from __future__ import annotations
 
 import math
+import multiprocessing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from astropy.cosmology import FLRW, Planck18
+from tqdm.auto import tqdm
 
 from galfm.properties_galfm import EMISSION_LINES, SFH_AGE_BIN_EDGES_GYR
 
@@ -46,7 +48,6 @@ MISSING_BAND_FRACTION = 0.1
 @dataclass
 class SimulationConfig:
     """What to simulate. ``surveys`` picks the instruments (see ``instruments.KNOWN_SURVEYS``)."""
-
     n: int = 20000
     seed: int = 0
     surveys: tuple[str, ...] = ("desi", "jpas", "galex", "legacysurvey")
@@ -304,7 +305,6 @@ def iterate_chunks(config: SimulationConfig, num_proc: int = 1) -> Iterator[list
         for task in tasks:
             yield _chunk_worker(task)
         return
-    import multiprocessing
 
     _sed_model(config.cosmology)  # build the grids once; forked workers share them
     context = multiprocessing.get_context("fork")
@@ -322,8 +322,6 @@ def simulate(n: int, seed: int = 0, surveys=("desi", "jpas", "galex", "legacysur
 
 def write_survey(config: SimulationConfig, out: str | Path, num_proc: int = 1, progress: bool = True) -> dict:
     """Write the survey as ``out/data/{split}-XXXXX-of-YYYYY.parquet`` + ``out/README.md``; return a summary."""
-    from tqdm.auto import tqdm
-
     out = Path(out)
     sizes = config.split_sizes
     starts = np.cumsum([0] + [sizes[s] for s in SPLITS])
