@@ -113,8 +113,7 @@ def _pretrain(out: Path, data: Path, plan: DemoPlan, seed: int) -> Path:
     return run
 
 
-def _finetune(out: Path, data: Path, base: Path, plan: DemoPlan, seed: int) -> dict[str, dict]:
-    results = {}
+def _finetune(out: Path, data: Path, base: Path, plan: DemoPlan, seed: int) -> None:
     for task in HEAD_TASKS:
         run = out / "runs" / task
         if not (run / "metrics.json").is_file():
@@ -122,8 +121,6 @@ def _finetune(out: Path, data: Path, base: Path, plan: DemoPlan, seed: int) -> d
             finetune(FinetuneConfig(task=task, data=str(data), output_dir=str(run), base=str(base),
                                     max_steps=plan.finetune_steps, batch_size=plan.batch_size,
                                     max_eval_samples=plan.eval_samples, seed=seed))
-        results[task] = json.loads((run / "metrics.json").read_text())
-    return results
 
 
 def _hub_folders(out: Path, pretrain_run: Path) -> Path:
@@ -268,11 +265,13 @@ def _real_galaxies(out: Path, data_dir: Path) -> list[dict]:
     return rows
 
 
-def _write_report(out: Path, plan: DemoPlan, quick: bool, timings: dict, evaluation: dict, finetune: dict,
-                  spectrum: dict, real: list[dict]) -> None:
-    def fmt(v):
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
+
+def _summary_rows(evaluation: dict, spectrum: dict) -> list[str]:
+    """The report's results table: one line per task, from the evaluation's metrics."""
+    fmt = _fmt
     tasks = evaluation["tasks"]
     photoz, props, post = tasks.get("photoz", {}), tasks.get("properties", {}), tasks.get("posterior", {})
     sfh, morph = tasks.get("sfh", {}), tasks.get("morphology", {})
@@ -294,13 +293,29 @@ def _write_report(out: Path, plan: DemoPlan, quick: bool, timings: dict, evaluat
          f"{fmt(spectrum['median_abs_fractional_error'])} "
          f"({spectrum['object_id']})"),
     ]
+    return [f"| {a} | {b} |" for a, b in summary]
+
+
+def _real_galaxy_rows(real: list[dict]) -> list[str]:
+    rows = []
+    for r in real:
+        z, m = r.get("redshift", (np.nan, np.nan)), r.get("log_mstar", (np.nan, np.nan))
+        cat = f"{r['catalogue_z']:.4f}" if r["catalogue_z"] is not None else "—"
+        rows.append(f"| {r['object_id']} | {r['survey']} | {r['inputs']} ({r['bands']} bands) | {cat} | "
+                    f"{z[0]:.3f} ± {z[1]:.3f} | {m[0]:.2f} ± {m[1]:.2f} |")
+    return rows
+
+
+def _write_report(out: Path, plan: DemoPlan, quick: bool, timings: dict, evaluation: dict, spectrum: dict,
+                  real: list[dict]) -> None:
+    """``report.md`` and ``report.html``: the results table, every plot, the real galaxies, timings."""
     lines = [
         f"# galfm demo report{' (quick smoke run)' if quick else ''}", "",
         f"Simulated survey of {plan.galaxies} galaxies; `tiny` model pretrained for at most {plan.pretrain_steps} "
         f"steps / {plan.pretrain_minutes:g} min, heads fine-tuned for {plan.finetune_steps} Trainer steps; "
         f"evaluated on up to {plan.eval_samples} test galaxies. Stages 1–6 took {sum(timings.values()) / 60:.1f} min.",
         "", "## Results (test split)", "", "| task | result |", "|---|---|",
-        *[f"| {a} | {b} |" for a, b in summary], "",
+        *_summary_rows(evaluation, spectrum), "",
         "All metrics per task: `evaluation/evaluation.md` and `evaluation/metrics.json`.", "",
         "## Photometric redshifts", "", "![photo-z](evaluation/photoz.png)", "",
         "## Properties with uncertainties", "", "![properties](evaluation/properties.png)", "",
@@ -316,12 +331,8 @@ def _write_report(out: Path, plan: DemoPlan, quick: bool, timings: dict, evaluat
         "the properties head trained on simulations. The simulation-to-real gap is shown as it is: the model never "
         "saw real data, and the Legacy-only galaxies have 4–6 broad bands where it was trained with ~70 bands.", "",
         "| galaxy | survey | inputs | catalogue z | predicted z | predicted log M* |", "|---|---|---|---|---|---|",
+        *_real_galaxy_rows(real),
     ]
-    for r in real:
-        z, m = r.get("redshift", (np.nan, np.nan)), r.get("log_mstar", (np.nan, np.nan))
-        cat = f"{r['catalogue_z']:.4f}" if r["catalogue_z"] is not None else "—"
-        lines.append(f"| {r['object_id']} | {r['survey']} | {r['inputs']} ({r['bands']} bands) | {cat} | "
-                     f"{z[0]:.3f} ± {z[1]:.3f} | {m[0]:.2f} ± {m[1]:.2f} |")
     lines += ["", "## Timings", "", "| stage | seconds |", "|---|---|",
               *[f"| {k} | {v:.0f} |" for k, v in timings.items()], "",
               "## Hub-ready folders", "", "`models/base` (pretrained model, `AutoModel` / `AutoModelForPreTraining`) "
@@ -378,7 +389,7 @@ def run_demo(out_dir: Path, data_dir: Path, quick: bool = False, seed: int = 0) 
     with Stage(timings, 2, total, "pretrain the tiny model"):
         pretrain_run = _pretrain(out, data, plan, seed)
     with Stage(timings, 3, total, f"fine-tune {len(HEAD_TASKS)} heads with Trainer"):
-        finetune = _finetune(out, data, pretrain_run / "model", plan, seed)
+        _finetune(out, data, pretrain_run / "model", plan, seed)
         models = _hub_folders(out, pretrain_run)
     with Stage(timings, 4, total, "evaluate on the test split"):
         evaluation = evaluate_models(models, data, out / "evaluation", max_samples=plan.eval_samples)
@@ -391,7 +402,7 @@ def run_demo(out_dir: Path, data_dir: Path, quick: bool = False, seed: int = 0) 
     with Stage(timings, 7, total, "model cards and report"):
         _cards(out, plan, evaluation)
         (out / "demo_timings.json").write_text(json.dumps({"plan": asdict(plan), "seconds": timings}, indent=1))
-        _write_report(out, plan, quick, timings, evaluation, finetune, spectrum, real)
+        _write_report(out, plan, quick, timings, evaluation, spectrum, real)
     print(f"\nreport: {out / 'report.md'} (+ report.html); Hub-ready folders: {models}; total "
           f"{sum(timings.values()) / 60:.1f} min")
     return evaluation

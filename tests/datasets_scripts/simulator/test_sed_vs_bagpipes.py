@@ -96,9 +96,9 @@ def test_line_fluxes_match_bagpipes(ours, bagpipes_model):
     sed, rest = ours
     four_pi_d2 = 4 * np.pi * rest.luminosity_distance_cm[0] ** 2
     for name, labels in LINES.items():
-        mine = rest.line_luminosity[0, sed.grid.line_index(name)].sum() * L_SUN_ERG_S / four_pi_d2
+        ours = rest.line_luminosity[0, sed.grid.line_index(name)].sum() * L_SUN_ERG_S / four_pi_d2
         theirs = sum(bagpipes_model.line_fluxes[label] for label in labels)
-        assert mine == pytest.approx(theirs, rel=0.02), name
+        assert ours == pytest.approx(theirs, rel=0.02), name
 
 
 def test_continuum_matches_bagpipes(ours, bagpipes_model, redshift):
@@ -109,10 +109,10 @@ def test_continuum_matches_bagpipes(ours, bagpipes_model, redshift):
     # bagpipes keeps the grids' air wavelengths; compare at the same physical wavelength
     wave = air_to_vacuum(wave_air)
     edges = np.concatenate([[wave[0] - 1], 0.5 * (wave[1:] + wave[:-1]), [wave[-1] + 1]])
-    mine = observed_flux_density(rest.continuum, rest.redshift, rest.luminosity_distance_cm, edges, sed.grid.edges)[0]
+    ours = observed_flux_density(rest.continuum, rest.redshift, rest.luminosity_distance_cm, edges, sed.grid.edges)[0]
     rest_wave = wave / (1 + redshift)
     far_from_lines = np.all(np.abs(rest_wave[:, None] - sed.grid.line_wavelengths[None, :]) > 15, axis=1)
-    ratio = mine[far_from_lines] / theirs[far_from_lines]
+    ratio = ours[far_from_lines] / theirs[far_from_lines]
     assert np.median(np.abs(ratio - 1)) < 0.02
     assert abs(np.median(ratio) - 1) < 0.01
 
@@ -121,9 +121,9 @@ def test_band_fluxes_match_bagpipes(ours, bagpipes_model, redshift):
     sed, rest = ours
     grid = photometry_grid()
     f_obs = observed_flux_density(rest.luminosity, rest.redshift, rest.luminosity_distance_cm, grid, sed.grid.edges)
-    mine = maggies(f_obs, BANDS)[0]
+    ours = maggies(f_obs, BANDS)[0]
     compared = 0
-    for band, ours_maggies, theirs_flambda in zip(BANDS, mine, bagpipes_model.photometry):
+    for band, ours_maggies, theirs_flambda in zip(BANDS, ours, bagpipes_model.photometry):
         curve = load_filter(band)
         if curve.wavelength.min() / (1 + redshift) < 1216.0:
             continue  # the Lyman-alpha forest: tested against bagpipes' IGM table below
@@ -151,13 +151,13 @@ def test_igm_transmission_matches_bagpipes_table(bagpipes_model):
     from bagpipes import config
 
     wave = np.arange(920.0, 1210.0, 1.0)
-    n_pixels, mine = igm_transmission(np.array([0.5, 1.5, 3.0]))
+    n_pixels, ours = igm_transmission(np.array([0.5, 1.5, 3.0]))
     rest, _ = rest_frame_grid()
     for row, z in enumerate((0.5, 1.5, 3.0)):
         theirs = np.interp(wave, config.igm_wavelengths, config.raw_igm_grid[int(round(z * 100))])
-        ours_at = np.interp(wave, rest[:n_pixels], mine[row])
+        ours_at = np.interp(wave, rest[:n_pixels], ours[row])
         assert np.max(np.abs(ours_at - theirs)) < 0.02, z
-    assert mine[2].mean() < 0.5 < mine[0].mean()  # the forest thickens with redshift
+    assert ours[2].mean() < 0.5 < ours[0].mean()  # the forest thickens with redshift
 
 
 def test_metallicity_history_is_the_sum_of_its_bins(sed):
