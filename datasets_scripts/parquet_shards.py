@@ -36,8 +36,6 @@ def _arrow_row(record: dict[str, Any]) -> dict[str, Any]:
 class ShardWriter:
     """Streams records into shards of ``shard_size`` rows per split; names get their ``-of-NNNNN`` at close."""
     def __init__(self, out: str | Path, shard_size: int = 1000, batch_size: int = 64, validate: bool = False):
-
-        self._pq = pq
         self.data_dir = Path(out) / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.data_dir.glob("*.parquet*"):
@@ -58,7 +56,7 @@ class ShardWriter:
             if split in self._open:
                 self._open.pop(split).close()
             path = self.data_dir / f"{split}-{index // self.shard_size:05d}.parquet.partial"
-            self._open[split] = self._pq.ParquetWriter(path, self.schema, compression="zstd")
+            self._open[split] = pq.ParquetWriter(path, self.schema, compression="zstd")
             self._shards.setdefault(split, []).append(path)
         self._pending.setdefault(split, []).append(_arrow_row(record))
         self.counts[split] = index + 1
@@ -66,7 +64,6 @@ class ShardWriter:
             self._flush(split)
 
     def _flush(self, split: str) -> None:
-
         rows = self._pending.get(split)
         if rows:
             self._open[split].write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))

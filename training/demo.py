@@ -215,9 +215,7 @@ def _search_gallery(base: Path, data: Path, path: Path, n_index: int, queries: i
 
 
 def _training_curves(out: Path, path: Path) -> None:
-
-
-
+    """The pretraining losses and each head's Trainer loss, one figure."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     with open(out / "runs" / "pretrain" / "loss_history.csv") as handle:
         rows = list(csv.DictReader(handle))
