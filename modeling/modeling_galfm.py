@@ -128,8 +128,19 @@ class GalFMEmbeddings(nn.Module):
                               token_type_ids=torch.cat(types, dim=1), model_tokens=blocks)
 
 
+def attention_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """A (B, T) key-padding or (B, T, T) per-query mask (1 = attend) as the additive bias SDPA takes: 0 where
+    attended, the dtype's minimum elsewhere, shaped (B, 1, 1, T) or (B, 1, T, T). A float bias keeps PyTorch's
+    fused attention kernels, which a boolean mask rules out; None (no padding) is faster still."""
+    if attention_mask is None:
+        return None
+    keep = (attention_mask[:, None, None, :] if attention_mask.dim() == 2 else attention_mask[:, None]).bool()
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep, torch.finfo(dtype).min)
+
+
 class GalFMAttention(nn.Module):
-    """Multi-head self-attention over the token set, with a key-padding mask (PyTorch SDPA)."""
+    """Multi-head self-attention over the token set (PyTorch SDPA), with an additive mask (`attention_bias`) or a
+    causal one."""
 
     def __init__(self, config: GalFMConfig):
         super().__init__()
@@ -139,21 +150,26 @@ class GalFMAttention(nn.Module):
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout = config.attention_probs_dropout_prob
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor, output_attentions: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, hidden_states: torch.Tensor, bias: torch.Tensor | None, output_attentions: bool = False,
+                is_causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch, length, width = hidden_states.shape
         qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         query, key, value = qkv.unbind(0)
-        # (batch, keys) key padding, or (batch, queries, keys) for causal / per-query masks; True = attend
-        keep = (attention_mask[:, None, None, :] if attention_mask.dim() == 2 else attention_mask[:, None]).bool()
         dropout = self.dropout if self.training else 0.0
         weights = None
         if output_attentions:
             scores = (query @ key.transpose(-1, -2)) / math.sqrt(self.head_dim)
-            weights = scores.masked_fill(~keep, torch.finfo(scores.dtype).min).softmax(-1)
+            if bias is not None:
+                scores = scores + bias.to(scores.dtype)
+            if is_causal:
+                future = torch.ones(length, length, dtype=torch.bool, device=scores.device).triu(1)
+                scores = scores.masked_fill(future, torch.finfo(scores.dtype).min)
+            weights = scores.softmax(-1)
             context = F.dropout(weights, dropout, self.training) @ value
         else:
-            context = F.scaled_dot_product_attention(query, key, value, attn_mask=keep, dropout_p=dropout)
+            mask = None if bias is None else bias.to(query.dtype)
+            context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout,
+                                                     is_causal=is_causal and mask is None)
         context = context.transpose(1, 2).reshape(batch, length, width)
         return self.out_proj(context), weights
 
@@ -182,9 +198,9 @@ class GalFMLayer(GradientCheckpointingLayer):
         self.mlp = GalFMMLP(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor, output_attentions: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attended, weights = self.attention(self.layernorm_before(hidden_states), attention_mask, output_attentions)
+    def forward(self, hidden_states: torch.Tensor, bias: torch.Tensor | None, output_attentions: bool = False,
+                is_causal: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attended, weights = self.attention(self.layernorm_before(hidden_states), bias, output_attentions, is_causal)
         hidden_states = hidden_states + self.dropout(attended)
         hidden_states = hidden_states + self.dropout(self.mlp(self.layernorm_after(hidden_states)))
         return hidden_states, weights
@@ -197,13 +213,16 @@ class GalFMEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList([GalFMLayer(config) for _ in range(config.num_hidden_layers)])
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor, output_attentions: bool = False,
-                output_hidden_states: bool = False
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, output_attentions: bool = False,
+                output_hidden_states: bool = False, is_causal: bool = False
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None, tuple[torch.Tensor, ...] | None]:
+        """``attention_mask`` (B, T) / (B, T, T), 1 = attend, or None (every token real); ``is_causal`` adds a
+        causal mask (with None: the fused causal kernel)."""
+        bias = attention_bias(attention_mask, hidden_states.dtype)
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attn = () if output_attentions else None
         for layer in self.layer:
-            hidden_states, weights = layer(hidden_states, attention_mask, output_attentions)
+            hidden_states, weights = layer(hidden_states, bias, output_attentions, is_causal)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
@@ -279,13 +298,13 @@ class GalFMModel(GalFMPreTrainedModel):
         """Token embeddings, padding mask, token types, query embeddings and model-space values of a batch."""
         return self.embeddings(inputs)
 
-    def encode(self, embeddings: torch.Tensor, attention_mask: torch.Tensor, output_attentions: bool = False,
-               output_hidden_states: bool = False
+    def encode(self, embeddings: torch.Tensor, attention_mask: torch.Tensor | None, output_attentions: bool = False,
+               output_hidden_states: bool = False, is_causal: bool = False
                ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None, tuple[torch.Tensor, ...] | None]:
-        """Encoder + final LayerNorm over token embeddings; ``attention_mask`` (B, T) or (B, T, T)."""
+        """Encoder + final LayerNorm over token embeddings; ``attention_mask`` (B, T), (B, T, T) or None."""
         hidden_states, all_hidden, all_attn = self.encoder(
-            embeddings, attention_mask, output_attentions=output_attentions, output_hidden_states=output_hidden_states
-        )
+            embeddings, attention_mask, output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states, is_causal=is_causal)
         return self.layernorm(hidden_states), all_hidden, all_attn
 
     def pool(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -322,4 +341,5 @@ class GalFMModel(GalFMPreTrainedModel):
 
 
 __all__ = ["EmbeddedTokens", "GalFMModel", "GalFMModelOutput", "GalFMPreTrainedModel", "LEGACY_KEY_MAPPING",
+           "attention_bias",
            "TOKEN_TYPES", "galaxy_summary", "masked_mean"]

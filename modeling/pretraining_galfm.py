@@ -28,7 +28,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_galfm import GalFMConfig
 from .modalities import GALAXY_TOKEN_TYPE, get_modalities, token_types
-from .modeling_galfm import EmbeddedTokens, GalFMLayer, GalFMModel, GalFMPreTrainedModel
+from .modeling_galfm import EmbeddedTokens, GalFMLayer, GalFMModel, GalFMPreTrainedModel, attention_bias
 from .prediction_galfm import predict_modalities
 from .processing_galfm import GalFMProcessor
 
@@ -132,8 +132,9 @@ class GalFMForPretraining(GalFMPreTrainedModel):
 
     def decode(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The decoder layers and final LayerNorm over encoder states with query states in place."""
+        bias = attention_bias(attention_mask, states.dtype)
         for layer in self.decoder:
-            states, _ = layer(states, attention_mask)
+            states, _ = layer(states, bias)
         return self.decoder_layernorm(states)
 
     # -- masked any-to-any -----------------------------------------------------------------------------------
