@@ -42,6 +42,9 @@ class GalFMPretrainingConfig(PreTrainedConfig):
         token_variance_floor (`float`): variance added to every target value's data variance, so noiseless
             tokens (the spectrum normalisation, properties) keep a finite likelihood.
         token_log_var_min (`float`), token_log_var_max (`float`): clamp of the predicted log variances.
+        objective_assignment (`str`): ``"one_per_galaxy"`` (each galaxy trains one objective per step, drawn in
+            proportion to the weights: about one encoder pass per galaxy) or ``"every_galaxy"`` (every objective
+            on every galaxy: four to five passes per step).
     """
 
     model_type = "galfm_pretraining"
@@ -60,6 +63,13 @@ class GalFMPretrainingConfig(PreTrainedConfig):
     token_variance_floor: float = 1e-4
     token_log_var_min: float = -12.0
     token_log_var_max: float = 12.0
+    objective_assignment: str = "one_per_galaxy"
+
+    def __post_init__(self, **kwargs):
+        if self.objective_assignment not in ("one_per_galaxy", "every_galaxy"):
+            raise ValueError(f"objective_assignment={self.objective_assignment!r}: use 'one_per_galaxy' or "
+                             "'every_galaxy'")
+        super().__post_init__(**kwargs)
 
 
 class GalFMHeadConfig(PreTrainedConfig):

@@ -32,6 +32,8 @@ from .modeling_galfm import EmbeddedTokens, GalFMLayer, GalFMModel, GalFMPreTrai
 from .prediction_galfm import predict_modalities
 from .processing_galfm import GalFMProcessor
 
+OBJECTIVES = ("masked", "autoregressive", "contrastive")
+
 
 @dataclass
 class GalFMPretrainingOutput(ModelOutput):
@@ -69,6 +71,43 @@ def gaussian_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor
     total = log_var.clamp(*log_var_range).exp() + data_var
     nll = 0.5 * (total.log() + (target - mean) ** 2 / total) * valid
     return nll.sum(-1) / valid.sum(-1).clamp_min(1)
+
+
+def pack_tokens(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(index, mask), each (B, L): the positions of each row's kept tokens, left-aligned in their order, and which
+    of the L = most-kept slots are real. The encoder is a set model, so a packed sequence encodes as the masked
+    one does, with no compute spent on what was left out (and padding only at the end, where a causal mask never
+    reaches a real token)."""
+    order = torch.argsort((~keep).to(torch.uint8), dim=1, stable=True)
+    counts = keep.sum(1)
+    length = max(int(counts.max()), 1)
+    return order[:, :length], torch.arange(length, device=keep.device)[None] < counts[:, None]
+
+
+def take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x[b, index[b, l], ...]`` for (B, T, ...) ``x`` and (B, L) ``index``."""
+    return torch.gather(x, 1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand(*index.shape, *x.shape[2:]))
+
+
+@dataclass
+class ObjectiveBatch:
+    """Some galaxies of a batch, their real tokens packed (`pack_tokens`), with each token's target values."""
+
+    embeddings: torch.Tensor
+    queries: torch.Tensor
+    token_type_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    values: torch.Tensor
+    variances: torch.Tensor
+    valid: torch.Tensor
+
+    @classmethod
+    def of(cls, tokens: EmbeddedTokens, targets: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+           rows: torch.Tensor) -> ObjectiveBatch:
+        index, mask = pack_tokens(tokens.attention_mask[rows].bool())
+        values, variances, valid = (take(t[rows], index) for t in targets)
+        return cls(take(tokens.embeddings[rows], index), take(tokens.queries[rows], index),
+                   take(tokens.token_type_ids[rows], index), mask, values, variances, valid & mask[..., None])
 
 
 class GalFMTokenHeads(nn.Module):
@@ -115,16 +154,6 @@ class GalFMForPretraining(GalFMPreTrainedModel):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / settings.contrastive_temperature)))
         self.post_init()
 
-    # -- the token groups the objectives treat as one modality -----------------------------------------------
-    def modality_members(self, tokens: EmbeddedTokens) -> dict[str, torch.Tensor]:
-        """{modality: (B, T) True at its real tokens}."""
-        real = tokens.attention_mask.bool()
-        out = {}
-        for modality in get_modalities(self.config.modalities):
-            ids = torch.tensor([self.token_types.index(t) for t in modality.token_types], device=real.device)
-            out[modality.name] = real & torch.isin(tokens.token_type_ids, ids)
-        return out
-
     # -- the decoder: answers queries placed where hidden tokens are -----------------------------------------
     def query_states(self, queries: torch.Tensor) -> torch.Tensor:
         """What the decoder starts from at a token it must predict: the mask token plus the token's *where*."""
@@ -137,13 +166,28 @@ class GalFMForPretraining(GalFMPreTrainedModel):
             states, _ = layer(states, bias)
         return self.decoder_layernorm(states)
 
+    # -- which galaxies train which objective this step ---------------------------------------------------------
+    def assign_objectives(self, batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
+        """{objective: rows of the batch}. ``one_per_galaxy``: each galaxy draws one objective, in proportion to the
+        loss weights, so a step costs about one encoder pass per galaxy; ``every_galaxy``: every objective on every
+        galaxy (four to five encoder passes)."""
+        settings = self.config.pretraining_config
+        weights = torch.tensor([getattr(settings, f"{name}_loss_weight") for name in OBJECTIVES], device=device)
+        if settings.objective_assignment == "every_galaxy":
+            rows = torch.arange(batch_size, device=device)
+            return {name: rows for name, w in zip(OBJECTIVES, weights.tolist()) if w > 0}
+        drawn = torch.multinomial(weights / weights.sum(), batch_size, replacement=True)
+        return {name: torch.nonzero(drawn == i).flatten() for i, name in enumerate(OBJECTIVES)
+                if weights[i] > 0 and (drawn == i).any()}
+
     # -- masked any-to-any -----------------------------------------------------------------------------------
-    def sample_targets(self, tokens: EmbeddedTokens) -> torch.Tensor:
-        """(B, T) True where a token is hidden from the encoder and must be predicted: per galaxy one whole
+    def sample_targets(self, batch: ObjectiveBatch) -> torch.Tensor:
+        """(B, L) True where a token is hidden from the encoder and must be predicted: per galaxy one whole
         modality, one half of an ordered modality (the spectrum), or a random subset."""
         settings = self.config.pretraining_config
-        valid = tokens.attention_mask.bool() & (tokens.token_type_ids != self.token_types.index(GALAXY_TOKEN_TYPE))
-        groups = self.modality_members(tokens)
+        types = batch.token_type_ids
+        valid = batch.attention_mask & (types != self.token_types.index(GALAXY_TOKEN_TYPE))
+        groups = self.modality_members(types, batch.attention_mask)
         ordered = next(((m.name, self.token_types.index(m.ordered_token_type))
                         for m in get_modalities(self.config.modalities) if m.ordered_token_type), None)
         whole = settings.whole_modality_probability
@@ -155,7 +199,7 @@ class GalFMForPretraining(GalFMPreTrainedModel):
             if len(present) >= 2 and draw < whole:
                 targets[b] = groups[present[int(torch.randint(len(present), ()))]][b]
             elif ordered is not None and groups[ordered[0]][b].any() and draw < half:
-                index = torch.nonzero(valid[b] & (tokens.token_type_ids[b] == ordered[1])).flatten()
+                index = torch.nonzero(valid[b] & (types[b] == ordered[1])).flatten()
                 if index.numel() >= 2:
                     cut = int(torch.randint(1, index.numel(), ()))
                     red_hidden = draw < whole + 0.5 * settings.spectrum_half_probability
@@ -176,40 +220,53 @@ class GalFMForPretraining(GalFMPreTrainedModel):
         return gaussian_nll(mean, log_var, values, variances, valid,
                             (settings.token_log_var_min, settings.token_log_var_max))
 
-    def masked_loss(self, tokens: EmbeddedTokens, values, variances, valid) -> torch.Tensor | None:
-        targets = self.sample_targets(tokens)
+    def masked_loss(self, batch: ObjectiveBatch) -> torch.Tensor | None:
+        """The encoder sees only the visible tokens (packed, as in a masked autoencoder); the decoder sees them
+        encoded plus a query at every hidden token, and predicts the hidden values."""
+        targets = self.sample_targets(batch)
         if not targets.any():
             return None
-        visible = tokens.attention_mask.bool() & ~targets
-        hidden, _, _ = self.galfm.encode(tokens.embeddings, visible.long())
-        hidden = torch.where(targets[..., None], self.query_states(tokens.queries).to(hidden.dtype), hidden)
-        hidden = self.decode(hidden, tokens.attention_mask)
-        per_token = self._token_nll(self.masked_heads, hidden[targets], tokens.token_type_ids[targets],
-                                    values[targets], variances[targets], valid[targets])
-        keep = valid[targets].any(-1)
+        visible = batch.attention_mask & ~targets
+        index, mask = pack_tokens(visible)
+        encoded, _, _ = self.galfm.encode(take(batch.embeddings, index), mask.long())
+        placed = torch.zeros_like(batch.embeddings, dtype=encoded.dtype).scatter(
+            1, index[..., None].expand(-1, -1, encoded.shape[-1]), encoded)
+        states = torch.where(visible[..., None], placed, self.query_states(batch.queries).to(encoded.dtype))
+        states = self.decode(states, batch.attention_mask.long())
+        per_token = self._token_nll(self.masked_heads, states[targets], batch.token_type_ids[targets],
+                                    batch.values[targets], batch.variances[targets], batch.valid[targets])
+        keep = batch.valid[targets].any(-1)
         return per_token[keep].mean() if keep.any() else None
 
     # -- autoregressive --------------------------------------------------------------------------------------
-    def autoregressive_loss(self, tokens: EmbeddedTokens, values, variances, valid) -> torch.Tensor | None:
-        mask = tokens.attention_mask
-        length = mask.shape[1]
-        causal = torch.ones(length, length, dtype=torch.bool, device=mask.device).tril()
-        hidden, _, _ = self.galfm.encode(tokens.embeddings, (causal[None] & mask.bool()[:, None, :]).long())
-        predict_from = hidden[:, :-1] + self.next_query_projection(tokens.queries[:, 1:]).to(hidden.dtype)
-        pairs = mask[:, 1:].bool() & valid[:, 1:].any(-1)
+    def autoregressive_loss(self, batch: ObjectiveBatch) -> torch.Tensor | None:
+        """Each real token predicts the next one under a causal mask (padding sits after the real tokens, so the
+        fused causal kernel needs no mask)."""
+        hidden, _, _ = self.galfm.encode(batch.embeddings, None, is_causal=True)
+        predict_from = hidden[:, :-1] + self.next_query_projection(batch.queries[:, 1:]).to(hidden.dtype)
+        pairs = batch.attention_mask[:, 1:] & batch.valid[:, 1:].any(-1)
         if not pairs.any():
             return None
-        following = (values[:, 1:][pairs], variances[:, 1:][pairs], valid[:, 1:][pairs])
-        return self._token_nll(self.autoregressive_heads, predict_from[pairs], tokens.token_type_ids[:, 1:][pairs],
+        following = (batch.values[:, 1:][pairs], batch.variances[:, 1:][pairs], batch.valid[:, 1:][pairs])
+        return self._token_nll(self.autoregressive_heads, predict_from[pairs], batch.token_type_ids[:, 1:][pairs],
                                *following).mean()
 
     # -- contrastive -----------------------------------------------------------------------------------------
-    def modality_embeddings(self, tokens: EmbeddedTokens, names: Sequence[str] | None = None
+    def modality_members(self, token_type_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{modality: (B, T) True at its real tokens}."""
+        real = attention_mask.bool()
+        out = {}
+        for modality in get_modalities(self.config.modalities):
+            ids = torch.tensor([self.token_types.index(t) for t in modality.token_types], device=real.device)
+            out[modality.name] = real & torch.isin(token_type_ids, ids)
+        return out
+
+    def modality_embeddings(self, tokens: EmbeddedTokens | ObjectiveBatch, names: Sequence[str] | None = None
                             ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """{modality: (unit-norm galaxy embedding from that modality's tokens alone (B, d), present (B,))}: each
-        contrastive modality (or those in ``names``) is encoded without the others and pooled as
-        ``pooler_output`` is."""
-        members = self.modality_members(tokens)
+        contrastive modality (or those in ``names``) is encoded without the others (its tokens and the galaxy
+        token, packed) and pooled as ``pooler_output`` is."""
+        members = self.modality_members(tokens.token_type_ids, tokens.attention_mask)
         galaxy = tokens.token_type_ids == self.token_types.index(GALAXY_TOKEN_TYPE)
         out = {}
         for modality in get_modalities(self.config.modalities):
@@ -218,14 +275,14 @@ class GalFMForPretraining(GalFMPreTrainedModel):
             present = members[modality.name].any(-1)
             if not present.any():
                 continue
-            keys = (members[modality.name] | galaxy).long()
-            hidden, _, _ = self.galfm.encode(tokens.embeddings, keys)
-            pooled = self.galfm.pool(hidden, keys)
+            index, mask = pack_tokens(members[modality.name] | (galaxy & tokens.attention_mask.bool()))
+            hidden, _, _ = self.galfm.encode(take(tokens.embeddings, index), mask.long())
+            pooled = self.galfm.pool(hidden, mask.long())
             out[modality.name] = (F.normalize(self.contrastive_projection(pooled).float(), dim=-1), present)
         return out
 
-    def contrastive_loss(self, tokens: EmbeddedTokens) -> torch.Tensor | None:
-        views = self.modality_embeddings(tokens)
+    def contrastive_loss(self, batch: ObjectiveBatch) -> torch.Tensor | None:
+        views = self.modality_embeddings(batch)
         names = list(views)
         scale = self.logit_scale.clamp(max=math.log(self.config.pretraining_config.max_logit_scale)).exp()
         losses = []
@@ -278,22 +335,19 @@ class GalFMForPretraining(GalFMPreTrainedModel):
 
     def forward(self, return_dict: bool | None = None, labels=None, **inputs: torch.Tensor
                 ) -> GalFMPretrainingOutput | tuple:
-        """Processor outputs in; the weighted sum of the objectives as ``loss``."""
+        """Processor outputs in; the weighted sum of the objectives as ``loss``, each objective on the galaxies
+        `assign_objectives` gives it."""
         settings = self.config.pretraining_config
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         tokens = self.galfm.embed(inputs)
-        values, variances, valid = token_targets(self.config, tokens)
-        losses = {"masked_loss": None, "autoregressive_loss": None, "contrastive_loss": None}
-        if settings.masked_loss_weight > 0:
-            losses["masked_loss"] = self.masked_loss(tokens, values, variances, valid)
-        if settings.autoregressive_loss_weight > 0:
-            losses["autoregressive_loss"] = self.autoregressive_loss(tokens, values, variances, valid)
-        if settings.contrastive_loss_weight > 0:
-            losses["contrastive_loss"] = self.contrastive_loss(tokens)
-        weights = {"masked_loss": settings.masked_loss_weight,
-                   "autoregressive_loss": settings.autoregressive_loss_weight,
-                   "contrastive_loss": settings.contrastive_loss_weight}
-        terms = [weights[k] * v for k, v in losses.items() if v is not None]
+        targets = token_targets(self.config, tokens)
+        losses = {f"{name}_loss": None for name in OBJECTIVES}
+        objectives = {"masked": self.masked_loss, "autoregressive": self.autoregressive_loss,
+                      "contrastive": self.contrastive_loss}
+        for name, rows in self.assign_objectives(tokens.attention_mask.shape[0], tokens.attention_mask.device).items():
+            losses[f"{name}_loss"] = objectives[name](ObjectiveBatch.of(tokens, targets, rows))
+        terms = [getattr(settings, f"{name}_loss_weight") * losses[f"{name}_loss"] for name in OBJECTIVES
+                 if losses[f"{name}_loss"] is not None]
         loss = torch.stack(terms).sum() if terms else None
         if loss is not None:  # every parameter takes part in the graph even when an objective had nothing to do
             loss = loss + 0.0 * sum(p.sum() for p in self.parameters() if p.requires_grad)  # (DDP needs that)
@@ -301,4 +355,5 @@ class GalFMForPretraining(GalFMPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-__all__ = ["GalFMForPretraining", "GalFMPretrainingOutput", "GalFMTokenHeads", "gaussian_nll", "token_targets"]
+__all__ = ["OBJECTIVES", "GalFMForPretraining", "GalFMPretrainingOutput", "GalFMTokenHeads", "ObjectiveBatch",
+           "gaussian_nll", "pack_tokens", "take", "token_targets"]

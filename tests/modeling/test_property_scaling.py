@@ -37,7 +37,7 @@ def test_a_head_with_a_custom_scaling_predicts_in_record_units(tmp_path):
     batch = GalFMProcessor.from_pretrained(tmp_path)(PHOTOMETRY, return_tensors="pt")
     output = reloaded(**batch, labels=torch.tensor([[2.0]]))
     assert torch.allclose(output.mean, torch.tensor([[2.0]])) and torch.allclose(output.std, torch.tensor([[0.1]]))
-    assert abs(float(output.loss)) < 1e-6  # the label sits on the prediction: NLL 0.5 * (0 + 0) on that scale
+    assert abs(float(output.loss.detach())) < 1e-6  # the label sits on the prediction: NLL 0.5 * (0 + 0) on that scale
     default = GalFMForPropertyPrediction(GalFMConfig.from_preset("tiny", target_properties=["redshift"]))
     _zero(default.head.fc2)
     assert abs(float(default(**batch).mean) - 0.5) < 1e-6  # galfm.PROPERTIES' centre: the scaling is the config's

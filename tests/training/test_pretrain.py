@@ -72,6 +72,17 @@ def test_each_objective_alone_lowers_its_loss(survey, tmp_path, objective):
     assert last < first - 0.05 * abs(first), (first, last)
 
 
+def test_the_default_step_lowers_every_objective(survey, tmp_path):
+    """One objective per galaxy per step (the default): each of the three still learns."""
+    config = _config(max_steps=40, warmup_steps=3, learning_rate=2e-3)
+    history = pretrain(config, survey, tmp_path, progress=False)["history"]
+    for key in ("masked_loss", "autoregressive_loss", "contrastive_loss"):
+        values = [row[key] for row in history if row[key]]
+        assert len(values) > 30, key  # the draw gave every objective galaxies nearly every step
+        first, last = np.mean(values[:8]), np.mean(values[-8:])
+        assert last < first - 0.05 * abs(first), (key, first, last)
+
+
 def test_pretrained_model_loads_with_the_auto_classes(survey, tmp_path):
     from transformers import AutoModel, AutoModelForPreTraining, AutoProcessor
 
