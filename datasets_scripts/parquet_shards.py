@@ -34,52 +34,81 @@ def _arrow_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class ShardWriter:
-    """Streams records into shards of ``shard_size`` rows per split; names get their ``-of-NNNNN`` at close."""
-    def __init__(self, out: str | Path, shard_size: int = 1000, batch_size: int = 64, validate: bool = False):
+    """Streams records into Parquet shards (row groups of ``batch_size``).
+
+    ``add(split, record)`` cuts each split into shards of ``shard_size`` rows, named ``-of-NNNNN`` at close;
+    ``start_file(name)`` + ``add_to_file(record)`` write a file whose final name the caller knows (the simulator's
+    parts). ``clear`` removes old shards from the folder first.
+    """
+
+    def __init__(self, out: str | Path, shard_size: int = 1000, batch_size: int = 64, validate: bool = False,
+                 clear: bool = True):
         self.data_dir = Path(out) / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.data_dir.glob("*.parquet*"):
-            stale.unlink()
+        if clear:
+            for stale in self.data_dir.glob("*.parquet*"):
+                stale.unlink()
         self.shard_size, self.batch_size, self.validate = shard_size, batch_size, validate
         self.schema = arrow_schema()
         self.counts: dict[str, int] = {}
         self._open: dict[str, Any] = {}
         self._pending: dict[str, list[dict]] = {}
         self._shards: dict[str, list[Path]] = {}
+        self._named: list[Path] = []
 
     def add(self, split: str, record: dict[str, Any]) -> None:
-        if self.validate:
-            validate_record(record)
         index = self.counts.get(split, 0)
         if index % self.shard_size == 0:
-            self._flush(split)
-            if split in self._open:
-                self._open.pop(split).close()
             path = self.data_dir / f"{split}-{index // self.shard_size:05d}.parquet.partial"
-            self._open[split] = pq.ParquetWriter(path, self.schema, compression="zstd")
+            self._open_file(split, path)
             self._shards.setdefault(split, []).append(path)
-        self._pending.setdefault(split, []).append(_arrow_row(record))
+        self._append(split, record)
         self.counts[split] = index + 1
-        if len(self._pending[split]) >= self.batch_size:
-            self._flush(split)
 
-    def _flush(self, split: str) -> None:
-        rows = self._pending.get(split)
+    def start_file(self, name: str) -> None:
+        """Finish the file being written by `add_to_file` and open ``name`` (written as ``name.partial`` until
+        close)."""
+        path = self.data_dir / f"{name}.partial"
+        self._open_file("", path)
+        self._named.append(path)
+
+    def add_to_file(self, record: dict[str, Any]) -> None:
+        self._append("", record)
+
+    def _open_file(self, key: str, path: Path) -> None:
+        self._flush(key)
+        if key in self._open:
+            self._open.pop(key).close()
+        self._open[key] = pq.ParquetWriter(path, self.schema, compression="zstd")
+
+    def _append(self, key: str, record: dict[str, Any]) -> None:
+        if self.validate:
+            validate_record(record)
+        self._pending.setdefault(key, []).append(_arrow_row(record))
+        if len(self._pending[key]) >= self.batch_size:
+            self._flush(key)
+
+    def _flush(self, key: str) -> None:
+        rows = self._pending.get(key)
         if rows:
-            self._open[split].write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
-            self._pending[split] = []
+            self._open[key].write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
+            self._pending[key] = []
 
     def close(self) -> list[str]:
         """Finish every shard and give them their final names; returns them relative to the output folder."""
         names = []
-        for split in list(self._open):
-            self._flush(split)
-            self._open.pop(split).close()
-        for paths in self._shards.values():
-            for path in paths:
-                final = path.with_name(path.name.replace(".parquet.partial", f"-of-{len(paths):05d}.parquet"))
-                path.rename(final)
-                names.append(f"data/{final.name}")
+        for key in list(self._open):
+            self._flush(key)
+            self._open.pop(key).close()
+        final_paths = [path.with_name(path.name.replace(".parquet.partial", f"-of-{len(paths):05d}.parquet"))
+                       for paths in self._shards.values() for path in paths]
+        for path, final in zip([p for paths in self._shards.values() for p in paths], final_paths):
+            path.rename(final)
+            names.append(f"data/{final.name}")
+        for path in self._named:
+            final = path.with_name(path.name.removesuffix(".partial"))
+            path.rename(final)
+            names.append(f"data/{final.name}")
         return sorted(names)
 
 

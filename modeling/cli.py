@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .configuration_galfm import PRESET_PARAMETERS, PRESETS
 from .datasets_scripts.convert import convert_survey
-from .datasets_scripts.simulator import SimulationConfig, write_survey
+from .datasets_scripts.simulator import SimulationConfig, finalize_survey, write_survey
 from .filters_galfm import available_bands
 from .hub_cache import place_in_hf_cache
 from .training import evaluate as evaluate_job
@@ -49,7 +49,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"galfm simulate: {err}", file=sys.stderr)
         return 2
-    summary = write_survey(config, args.out, num_proc=args.num_proc)
+    try:
+        if args.finalize:
+            summary = finalize_survey(config, args.out)
+        else:
+            summary = write_survey(config, args.out, num_proc=args.num_proc, part=args.part, parts=args.parts)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"galfm simulate: {err}", file=sys.stderr)
+        return 2
+    if "part" in summary:
+        print(f"part {summary['part']} of {summary['parts']}: {summary['n']} galaxies -> {args.out} "
+              f"({len(summary['files'])} Parquet shards); when every part is done: galfm simulate ... --finalize")
+        return 0
     print(f"{summary['n']} galaxies -> {args.out} ({len(summary['files'])} Parquet shards, splits "
           f"{summary['splits']}, anomalies {summary['anomalies']}); dataset card: {Path(args.out) / 'README.md'}")
     return 0
@@ -131,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="fraction of flagged anomalies (default 0 clean, 0.03 observed)")
     simulate.add_argument("--shard-size", type=int, default=1000, help="galaxies per Parquet shard")
     simulate.add_argument("--num-proc", type=int, default=1, help="worker processes")
+    simulate.add_argument("--parts", type=int, default=1,
+                          help="split the survey into this many jobs (e.g. a Slurm array), each run with --part")
+    simulate.add_argument("--part", type=int, default=0, help="which part this job writes (0 .. parts-1)")
+    simulate.add_argument("--finalize", action="store_true",
+                          help="after every part: check the files and write the dataset card")
     simulate.add_argument("--out", required=True, help="output folder (data/*.parquet + README.md)")
     simulate.set_defaults(func=_cmd_simulate)
 

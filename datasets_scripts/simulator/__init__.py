@@ -5,7 +5,7 @@
 """
 
 from .sed import GalaxyParameters, GalaxySED, RestFrameSED
-from .survey import SimulationConfig, simulate, simulate_chunk, write_survey
+from .survey import SimulationConfig, finalize_survey, simulate, simulate_chunk, write_survey
 
-__all__ = ["GalaxyParameters", "GalaxySED", "RestFrameSED", "SimulationConfig", "simulate", "simulate_chunk",
-           "write_survey"]
+__all__ = ["GalaxyParameters", "GalaxySED", "RestFrameSED", "SimulationConfig", "finalize_survey", "simulate",
+           "simulate_chunk", "write_survey"]

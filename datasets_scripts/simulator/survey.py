@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 from astropy.cosmology import FLRW, Planck18
 from tqdm.auto import tqdm
 
@@ -298,9 +299,11 @@ def _chunk_worker(args) -> list[dict]:
     return simulate_chunk(config, chunk)
 
 
-def iterate_chunks(config: SimulationConfig, num_proc: int = 1) -> Iterator[list[dict]]:
-    """Chunks of records in global order; ``num_proc`` > 1 computes them in worker processes."""
-    tasks = [(config, c) for c in range(config.n_chunks)]
+def iterate_chunks(config: SimulationConfig, num_proc: int = 1, chunks: range | None = None
+                   ) -> Iterator[list[dict]]:
+    """Chunks of records in global order (all, or those in ``chunks``); ``num_proc`` > 1 computes them in worker
+    processes."""
+    tasks = [(config, c) for c in (chunks if chunks is not None else range(config.n_chunks))]
     if num_proc <= 1:
         for task in tasks:
             yield _chunk_worker(task)
@@ -320,22 +323,97 @@ def simulate(n: int, seed: int = 0, surveys=("desi", "jpas", "galex", "legacysur
         yield from chunk
 
 
-def write_survey(config: SimulationConfig, out: str | Path, num_proc: int = 1, progress: bool = True) -> dict:
-    """Write the survey as ``out/data/{split}-XXXXX-of-YYYYY.parquet`` + ``out/README.md``; return a summary."""
+@dataclass(frozen=True)
+class OutputShard:
+    """One Parquet file of a survey: its split, its index among that split's files and its galaxies' global
+    index range [start, stop)."""
+
+    split: str
+    index: int
+    count: int
+    start: int
+    stop: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}-{self.index:05d}-of-{self.count:05d}.parquet"
+
+
+def output_shards(config: SimulationConfig) -> list[OutputShard]:
+    """Every file a survey of ``config`` is written as, in global galaxy order (train, validation, test)."""
+    shards, start = [], 0
+    for split in SPLITS:
+        size = config.split_sizes[split]
+        count = math.ceil(size / config.shard_size)
+        for index in range(count):
+            length = min(config.shard_size, size - index * config.shard_size)
+            shards.append(OutputShard(split, index, count, start, start + length))
+            start += length
+    return shards
+
+
+def part_shards(config: SimulationConfig, part: int = 0, parts: int = 1) -> list[OutputShard]:
+    """The files part ``part`` of ``parts`` writes: a contiguous run of `output_shards`, so that ``parts`` jobs
+    (a Slurm array, any batch system) write together exactly the files, byte for byte, of one job."""
+    if not 0 <= part < parts:
+        raise ValueError(f"part {part} of {parts}: give 0 <= part < parts")
+    shards = output_shards(config)
+    bounds = np.linspace(0, len(shards), parts + 1).round().astype(int)
+    return shards[bounds[part]:bounds[part + 1]]
+
+
+def _records_in(config: SimulationConfig, start: int, stop: int, num_proc: int) -> Iterator[dict]:
+    """Galaxies [start, stop) in global order, from the chunks that hold them (a chunk's random state depends
+    only on (seed, chunk index))."""
+    first, last = start // config.chunk_size, math.ceil(stop / config.chunk_size)
+    index = first * config.chunk_size
+    for records in iterate_chunks(config, num_proc, range(first, last)):
+        for record in records:
+            if start <= index < stop:
+                yield record
+            index += 1
+
+
+def write_survey(config: SimulationConfig, out: str | Path, num_proc: int = 1, progress: bool = True,
+                 part: int = 0, parts: int = 1) -> dict:
+    """Write the survey as ``out/data/{split}-XXXXX-of-YYYYY.parquet`` + ``out/README.md``; return a summary.
+
+    With ``parts`` > 1 only part ``part``'s files are written (and no card): run every part, on any machines,
+    into one folder, then `finalize_survey` (``galfm simulate --finalize``) writes the card.
+    """
     out = Path(out)
-    sizes = config.split_sizes
-    starts = np.cumsum([0] + [sizes[s] for s in SPLITS])
-    writer = ShardWriter(out, shard_size=config.shard_size)
-    summary = {"n": config.n, "splits": sizes, "anomalies": dict.fromkeys(ANOMALY_KINDS, 0)}
-    index = 0
-    with tqdm(total=config.n, desc="simulating galaxies", unit="gal", disable=not progress) as bar:
-        for records in iterate_chunks(config, num_proc):
-            for record in records:
-                if record["anomaly"]:
-                    summary["anomalies"][record["anomaly"]] += 1
-                writer.add(SPLITS[int(np.searchsorted(starts, index, side="right") - 1)], record)
-                index += 1
-            bar.update(len(records))
-    summary["files"] = writer.close()
+    shards = part_shards(config, part, parts)
+    writer = ShardWriter(out, shard_size=config.shard_size, clear=parts == 1)
+    total = sum(s.stop - s.start for s in shards)
+    with tqdm(total=total, desc="simulating galaxies", unit="gal", disable=not progress) as bar:
+        if shards:
+            current = None
+            for index, record in enumerate(_records_in(config, shards[0].start, shards[-1].stop, num_proc),
+                                           start=shards[0].start):
+                if current is None or index >= current.stop:
+                    current = next(s for s in shards if s.start <= index < s.stop)
+                    writer.start_file(current.name)
+                writer.add_to_file(record)
+                bar.update(1)
+    writer.close()
+    if parts == 1:
+        return finalize_survey(config, out)
+    return {"n": total, "files": [f"data/{s.name}" for s in shards], "part": part, "parts": parts}
+
+
+def finalize_survey(config: SimulationConfig, out: str | Path) -> dict:
+    """Check that every file of the survey is there, count its anomalies and write the dataset card."""
+    out = Path(out)
+    expected = [f"data/{s.name}" for s in output_shards(config)]
+    missing = [name for name in expected if not (out / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{out}: {len(missing)} of {len(expected)} survey files missing ({missing[0]}, ...): "
+                                "run every --part first")
+    anomalies = dict.fromkeys(ANOMALY_KINDS, 0)
+    for name in expected:
+        for kind in pq.read_table(out / name, columns=["anomaly"]).column("anomaly").to_pylist():
+            if kind:
+                anomalies[kind] += 1
+    summary = {"n": config.n, "splits": config.split_sizes, "anomalies": anomalies, "files": sorted(expected)}
     write_dataset_card(out, config, summary, SPLITS, VARIANTS)
     return summary

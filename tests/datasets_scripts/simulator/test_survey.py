@@ -66,6 +66,29 @@ def test_same_seed_same_bytes_whatever_num_proc(tmp_path):
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 
 
+def test_parts_written_apart_equal_the_whole(tmp_path):
+    """Two jobs (a scheduler's array) write together the same bytes as one job, card included."""
+    from galfm.cli import main
+
+    config = SimulationConfig(n=60, seed=3, surveys=("desi", "jpas"), chunk_size=8, shard_size=10)
+    write_survey(config, tmp_path / "whole", progress=False)
+    common = ["simulate", "--n", "60", "--seed", "3", "--surveys", "desi,jpas", "--shard-size", "10",
+              "--out", str(tmp_path / "parts")]
+    config_cli = SimulationConfig(n=60, seed=3, surveys=("desi", "jpas"), shard_size=10)  # default chunk size
+    write_survey(config_cli, tmp_path / "whole_cli", progress=False)
+    assert main(common + ["--finalize"]) == 2  # nothing written yet: a clear error, no card
+    assert main(common + ["--parts", "2", "--part", "1"]) == 0
+    assert main(common + ["--parts", "2", "--part", "0"]) == 0
+    assert not (tmp_path / "parts" / "README.md").exists()
+    assert main(common + ["--finalize"]) == 0
+    assert _digest(tmp_path / "parts") == _digest(tmp_path / "whole_cli")
+    assert (tmp_path / "parts" / "README.md").read_text() == (tmp_path / "whole_cli" / "README.md").read_text()
+    halves = [write_survey(config, tmp_path / "halves", progress=False, part=p, parts=2) for p in (0, 1)]
+    assert sorted(halves[0]["files"] + halves[1]["files"]) == sorted(f"data/{name}"
+                                                                    for name in _digest(tmp_path / "whole"))
+    assert _digest(tmp_path / "halves") == _digest(tmp_path / "whole")
+
+
 def test_shards_load_with_datasets_and_stream(tmp_path):
     config = SimulationConfig(n=20, seed=1, surveys=("sdss", "legacysurvey"), variant="observed",
                               anomaly_fraction=0.5)
