@@ -19,6 +19,7 @@ import csv
 import json
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from datasets.distributed import split_dataset_by_node
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm.auto import tqdm
 
 from galfm.configuration_galfm import GalFMConfig
@@ -67,6 +69,8 @@ class PretrainConfig:
     seed: int = option(0, "random seed (data order, masking, initialisation)")
     time_limit_minutes: float | None = option(None, "stop (checkpointed) after this much wall time")
     init_from: str | None = option(None, "continue a pretrained galfm folder (domain adaptation on new data)")
+    num_workers: int = option(0, "DataLoader processes reading and tokenizing batches (0: in the training process; "
+                                 "give several where cores are free, e.g. beside a GPU)")
 
     def __post_init__(self):
         self.model = json_mapping(self.model, "model")
@@ -84,9 +88,10 @@ class PretrainConfig:
         return GalFMConfig.from_preset(self.preset, **{**self.model, **weights})
 
 
-def galaxy_batches(data_dir: str | Path, config: PretrainConfig, processor: GalFMProcessor, rank: int,
-                   world_size: int, epoch: int, skip: int = 0):
-    """Endless tokenized batches of this rank's share of the shards; ``skip`` examples already seen."""
+def record_batches(data_dir: str | Path, config: PretrainConfig, rank: int, world_size: int, epoch: int,
+                   skip: int = 0) -> Iterator[tuple[int, list[dict]]]:
+    """Endless (epoch, records) batches of this rank's share of the shards, in the seeded shuffle order;
+    ``skip`` examples of ``epoch`` already seen (resume)."""
     while True:
         stream = load_records(data_dir, split="train", streaming=True)
         stream = split_dataset_by_node(stream, rank=rank, world_size=world_size)
@@ -99,9 +104,40 @@ def galaxy_batches(data_dir: str | Path, config: PretrainConfig, processor: GalF
                 record = {**record, "properties": None}
             records.append(record)
             if len(records) == config.batch_size:
-                yield epoch, processor(records, return_tensors="pt")
+                yield epoch, records
                 records = []
         epoch, skip = epoch + 1, 0
+
+
+class GalaxyBatches(IterableDataset):
+    """`record_batches` tokenized, in DataLoader workers: with W workers, worker w tokenizes the batches j of the
+    stream (counted from the resume point) with j % W == w, and the DataLoader takes them round-robin, so the order
+    is the stream's whatever W and an interrupted run resumes exactly."""
+
+    def __init__(self, data_dir: str | Path, config: PretrainConfig, processor: GalFMProcessor, rank: int,
+                 world_size: int, epoch: int, skip: int = 0):
+        super().__init__()
+        self.data_dir, self.config, self.processor = data_dir, config, processor
+        self.rank, self.world_size, self.epoch, self.skip = rank, world_size, epoch, skip
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        batches = record_batches(self.data_dir, self.config, self.rank, self.world_size, self.epoch, self.skip)
+        for j, (epoch, records) in enumerate(batches):
+            if j % workers == worker:
+                yield epoch, dict(self.processor(records, return_tensors="pt"))
+
+
+def galaxy_batches(data_dir: str | Path, config: PretrainConfig, processor: GalFMProcessor, rank: int,
+                   world_size: int, epoch: int, skip: int = 0) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+    """Endless (epoch, tokenized batch) of this rank's share, tokenized by ``config.num_workers`` processes."""
+    dataset = GalaxyBatches(data_dir, config, processor, rank, world_size, epoch, skip)
+    if config.num_workers == 0:
+        return iter(dataset)
+    # its own generator: starting workers must not draw from the global RNG, or a resumed run would differ
+    return iter(DataLoader(dataset, batch_size=None, num_workers=config.num_workers, prefetch_factor=4,
+                           generator=torch.Generator().manual_seed(config.seed)))
 
 
 def learning_rate_schedule(config: PretrainConfig):
@@ -136,7 +172,7 @@ def train_step(model, batches, optimizer, scheduler, accelerator, config: Pretra
         state["examples_seen"] += config.batch_size
         last = micro == config.gradient_accumulation_steps - 1
         with contextlib.nullcontext() if last else accelerator.no_sync(model):
-            output = model(**batch.to(accelerator.device))
+            output = model(**{k: v.to(accelerator.device) for k, v in batch.items()})
             accelerator.backward(output.loss / config.gradient_accumulation_steps)
         for key in LOSS_KEYS:
             if getattr(output, key) is not None:
