@@ -14,20 +14,29 @@ environment given by ``--astropt-python`` (its torchvision pin must not enter ga
 
 Without it the benchmark prints galfm alone. Sizes (layers, width): (4, 128), (4, 256), (6, 384); heads of 32
 dimensions, feed-forward 4 × width, as both models use.
+
+With ``--loop-data DIR`` (a ``galfm simulate`` folder) it also runs the real loop, ``galfm pretrain`` (tiny, batch
+16, ``--loop-steps`` steps, in a child process), and compares its tokens/s, data reading and tokenization
+included, with the model-only step on batches of the same folder; the child's peak resident memory is reported.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from galfm import GalFMConfig, GalFMForPretraining, GalFMProcessor
+from galfm.datasets_scripts.parquet_shards import load_records
 from galfm.datasets_scripts.simulator import simulate
 from galfm.training.benchmarking import record
 
@@ -96,11 +105,35 @@ def astropt_step(python: str, layers: int, width: int, steps: int, threads: int,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def loop_against_model(data: Path, steps: int, threads: int, workers: int) -> str:
+    """The real pretraining loop (a ``galfm pretrain`` child) against the model-only step, tiny, batch 16."""
+    train = load_records(data, split="train")
+    records = [{**train[i], "properties": None} for i in range(16)]
+    model_only = galfm_step(4, 128, dict(GalFMProcessor()(records, return_tensors="pt")), 6)
+    model_rate = model_only["tokens"] / model_only["step_s"]
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "galfm.training.pretrain", "--data", str(data), "--output-dir", out,
+                   "--max-steps", str(steps), "--batch-size", "16", "--warmup-steps", "5",
+                   "--checkpoint-every", str(10**9), "--num-workers", str(workers)]
+        subprocess.run(command, check=True, capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+        summary = json.loads((Path(out) / "pretrain_summary.json").read_text())
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    history_rate = summary["mean_tokens_per_s"]
+    return (f"\nThe loop (`galfm pretrain`, tiny, batch 16, {steps} steps, --num-workers {workers}, on `{data}`): "
+            f"{history_rate:,.0f} tokens/s with data reading and tokenization, against {model_rate:,.0f} for the "
+            f"model-only step on 16 galaxies of the same folder: {history_rate / model_rate:.2f}×. Peak resident "
+            f"memory of the pretraining process: {peak_gib:.2f} GiB.\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--astropt-python", default=None, help="python of a venv with astropt installed")
     parser.add_argument("--steps", type=int, default=6, help="timed steps per model (after 2 warm-up steps)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--loop-data", default=None, help="a galfm simulate folder: also time the real loop on it")
+    parser.add_argument("--loop-steps", type=int, default=60)
+    parser.add_argument("--loop-workers", type=int, default=0)
     parser.add_argument("--record", action="store_true", help="write the table into benchmarks/RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -121,11 +154,12 @@ def main() -> None:
                     f"{ours_rate:,.0f} | {ratio} |")
         print(rows[-1], flush=True)
     real = int(sum(v.sum() for k, v in batch.items() if k.endswith("attention_mask")))
-    table = (f"Command: `python benchmarks/bench_pretraining_speed.py"
-             f"{' --astropt-python ' + args.astropt_python if args.astropt_python else ''}` ({args.threads} CPU "
+    table = (f"Command: `python benchmarks/bench_pretraining_speed.py {' '.join(sys.argv[1:])}` ({args.threads} CPU "
              f"threads, fp32, batch {BATCH}, median of {args.steps} steps of forward + backward + AdamW; galfm: "
              f"{real / BATCH:.0f} real tokens per galaxy, {real / padded:.0%} of the padded batch)\n\n"
              + "\n".join(rows) + "\n")
+    if args.loop_data:
+        table += loop_against_model(Path(args.loop_data), args.loop_steps, args.threads, args.loop_workers)
     print(table)
     if args.record:
         record(RESULTS, "bench_pretraining_speed", "Pretraining speed per token against AstroPT "

@@ -44,11 +44,14 @@ def test_two_processes_train_in_sync(survey, tmp_path):
     assert len(history) == 4 and history[0].startswith("step,loss,masked_loss")
 
 
-def test_interrupted_run_resumes_exactly(survey, tmp_path):
-    straight = pretrain(_config(), survey, tmp_path / "straight", progress=False)
-    pretrain(_config(), survey, tmp_path / "interrupted", stop_after=2, progress=False)
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_interrupted_run_resumes_exactly(survey, tmp_path, num_workers):
+    """Tokenized in the training process or in a DataLoader worker: the resumed losses equal the straight run's."""
+    straight = pretrain(_config(num_workers=num_workers), survey, tmp_path / "straight", progress=False)
+    pretrain(_config(num_workers=num_workers), survey, tmp_path / "interrupted", stop_after=2, progress=False)
     assert (tmp_path / "interrupted" / "checkpoint-2" / "optimizer.safetensors").is_file()
-    resumed = pretrain(_config(), survey, tmp_path / "interrupted", resume=True, progress=False)
+    resumed = pretrain(_config(num_workers=num_workers), survey, tmp_path / "interrupted", resume=True,
+                       progress=False)
     losses = [[row[k] for k in ("loss", "masked_loss", "autoregressive_loss", "contrastive_loss")]
               for row in straight["history"]]
     resumed_losses = [[row[k] for k in ("loss", "masked_loss", "autoregressive_loss", "contrastive_loss")]
