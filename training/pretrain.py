@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import math
 import time
@@ -23,8 +24,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import datasets
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -33,7 +36,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm.auto import tqdm
 
 from galfm.configuration_galfm import GalFMConfig
-from galfm.datasets_scripts.parquet_shards import load_records
+from galfm.datasets_scripts.parquet_shards import record_files
 from galfm.pretraining_galfm import GalFMForPretraining
 from galfm.processing_galfm import GalFMProcessor
 
@@ -88,18 +91,35 @@ class PretrainConfig:
         return GalFMConfig.from_preset(self.preset, **{**self.model, **weights})
 
 
+def shuffled_stream(data_dir: str | Path, rank: int, world_size: int, seed: int, buffer_size: int
+                    ) -> Iterator[dict]:
+    """This rank's share of the train shards in a seeded random order: the shard files permuted, then a buffer of
+    ``buffer_size`` records drawn from at random (the algorithm of ``datasets``' own buffer shuffle, which here
+    kept every record it had seen alive: 4.3 GB resident after 1000 galaxies)."""
+    rng = np.random.default_rng(seed)
+    files = list(np.asarray(record_files(data_dir)["train"])[rng.permutation(len(record_files(data_dir)["train"]))])
+    stream = datasets.load_dataset("parquet", data_files={"train": files}, split="train", streaming=True)
+    stream = stream.with_format("numpy")  # arrays, not lists of Python floats: a tenth of the memory
+    buffer: list[dict] = []
+    for record in split_dataset_by_node(stream, rank=rank, world_size=world_size):
+        if len(buffer) < buffer_size:
+            buffer.append(record)
+            continue
+        slot = int(rng.integers(buffer_size))
+        yield buffer[slot]
+        buffer[slot] = record
+    for slot in rng.permutation(len(buffer)):
+        yield buffer[slot]
+
+
 def record_batches(data_dir: str | Path, config: PretrainConfig, rank: int, world_size: int, epoch: int,
                    skip: int = 0) -> Iterator[tuple[int, list[dict]]]:
     """Endless (epoch, records) batches of this rank's share of the shards, in the seeded shuffle order;
     ``skip`` examples of ``epoch`` already seen (resume)."""
     while True:
-        stream = load_records(data_dir, split="train", streaming=True)
-        stream = split_dataset_by_node(stream, rank=rank, world_size=world_size)
-        stream = stream.shuffle(seed=config.seed + epoch, buffer_size=config.shuffle_buffer)
-        if skip:
-            stream = stream.skip(skip)
         records = []
-        for record in stream:
+        stream = shuffled_stream(data_dir, rank, world_size, config.seed + epoch, config.shuffle_buffer)
+        for record in itertools.islice(stream, skip, None):
             if not config.use_properties:
                 record = {**record, "properties": None}
             records.append(record)
