@@ -40,7 +40,8 @@ def test_a_head_with_a_custom_scaling_predicts_in_record_units(tmp_path):
     assert abs(float(output.loss.detach())) < 1e-6  # the label sits on the prediction: NLL 0.5 * (0 + 0) on that scale
     default = GalFMForPropertyPrediction(GalFMConfig.from_preset("tiny", target_properties=["redshift"]))
     _zero(default.head.fc2)
-    assert abs(float(default(**batch).mean.detach()) - 0.5) < 1e-6  # galfm.PROPERTIES' centre: the scaling is the config's
+    # galfm.PROPERTIES' centre: the scaling is the config's
+    assert abs(float(default(**batch).mean.detach()) - 0.5) < 1e-6
 
 
 def test_predict_answers_in_the_processors_units(tmp_path):
