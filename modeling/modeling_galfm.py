@@ -23,12 +23,12 @@ from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput
 
-from .configuration_galfm import GalFMConfig
+from .configuration_galfm import BUILTIN_MODALITIES, GalFMConfig
 from .modalities import GALAXY_TOKEN_TYPE, get_modalities, token_types
 from .modality_base import GalFMWavelengthEmbedding, ModelTokens
 
 # token types of the built-in modalities (``token_type_ids`` index this tuple); see `galfm.modalities.token_types`
-TOKEN_TYPES = token_types(GalFMConfig().modalities)
+TOKEN_TYPES = token_types(BUILTIN_MODALITIES)
 
 # weight names of folders saved before the modality modules (36bfb7e) -> today's
 LEGACY_KEY_MAPPING: dict[str, str] = {
