@@ -91,6 +91,21 @@ class GalFMHeadConfig(PreTrainedConfig):
         flow_matching_time_frequencies (`int`): Fourier frequencies encoding the flow time.
         posterior_eval_samples (`int`): posterior samples per galaxy drawn in evaluation mode (what
             ``Trainer.evaluate`` sees); 0 returns none.
+        redshift_scan (`bool`): the property head also fits rest-frame templates to the spectrum at every
+            redshift of a fine grid (`galfm.redshift_scan_galfm`) and reports the scan's posterior, with the
+            encoder's own redshift as its prior; set up by `galfm.training.redshift_templates.add_redshift_scan`.
+        scan_observed_log_min (`float`), scan_log_step (`float`), scan_observed_pixels (`int`): the processor's
+            observed log-lambda grid (first pixel's lower edge, step in dex, pixels) the templates are made for.
+        scan_galaxy_shifts (`int`), scan_qso_shifts (`int`): grid pixels scanned, z_s = 10^(s step) - 1 for
+            s < shifts (4150 and 6990 at 1e-4 dex: z < 1.6 for galaxies, z < 4 for QSOs).
+        scan_galaxy_templates (`int`), scan_qso_templates (`int`): number of rest-frame templates of each class.
+        scan_polynomial_degree (`int`): degree of the observed-frame Legendre polynomials added to every fit.
+        scan_min_pixels (`int`): fewer good pixels than this and the scan is not used for that galaxy.
+        scan_prior_outlier_fraction (`float`): flat share mixed into the encoder's redshift prior.
+        scan_sigma_floor_pixels (`float`): grid pixels added in quadrature to the scan's curvature sigma (the
+            grid step and the template mismatch a real spectrum has).
+        scan_qso_delta_chi2 (`float`): how much better (in reduced chi2 units) the QSO fit must be to class
+            the spectrum a QSO.
     """
 
     model_type = "galfm_head"
@@ -107,6 +122,24 @@ class GalFMHeadConfig(PreTrainedConfig):
     flow_matching_pairs_per_galaxy: int = 8
     flow_matching_time_frequencies: int = 8
     posterior_eval_samples: int = 100
+    redshift_scan: bool = False
+    scan_observed_log_min: float = 3.4771212547196626  # log10(3000), the processor's default
+    scan_log_step: float = 1e-4
+    scan_observed_pixels: int = 8256
+    scan_galaxy_shifts: int = 4150
+    scan_qso_shifts: int = 6990
+    scan_galaxy_templates: int = 0
+    scan_qso_templates: int = 0
+    scan_polynomial_degree: int = 2
+    scan_min_pixels: int = 200
+    scan_prior_outlier_fraction: float = 0.05
+    scan_sigma_floor_pixels: float = 0.5
+    scan_qso_delta_chi2: float = 25.0
+
+    @property
+    def scan_max_shift(self) -> int:
+        """The largest shift either class scans (the rest templates extend this far beyond the observed grid)."""
+        return max(self.scan_galaxy_shifts, self.scan_qso_shifts) - 1
 
 
 # flat keys of folders saved before the sub-configs, and the sub-config each belongs to

@@ -1,0 +1,250 @@
+"""A spectrum's redshift likelihood on a fine grid: rest-frame templates fitted at every redshift.
+
+A spectrum on the processor's log-lambda grid is a rest-frame spectrum shifted by log10(1 + z): on that grid a
+redshift is a whole number of pixels, so fitting templates at every shift is a set of cross-correlations
+(computed by FFT). At each shift s the best linear combination of the rest-frame templates and a few
+observed-frame Legendre polynomials (which absorb spectrophotometric calibration errors and the difference
+between a fibre's light and the whole galaxy's) is solved by least squares, giving chi2(s) for every
+z_s = 10^(s * step) - 1. This is the method of the DESI and SDSS pipelines (redrock, idlspec2d); the templates
+are built from galfm's own stellar-population models (`galfm.training.redshift_templates`) and saved with the
+head as buffers, so a head folder carries everything the scan needs.
+
+Two template sets are fitted: galaxies (stellar continua and narrow-line groups with free amplitudes, so any
+star-forming, AGN or LINER line ratio fits) and broad-line QSOs. The QSO fit is the "not a normal galaxy"
+score: when it beats the galaxy fit by ``scan_qso_delta_chi2`` (in units of the reduced chi2) the spectrum is
+classed a QSO and its redshift comes from the QSO templates.
+
+The grid's likelihood, exp(-(chi2 - chi2_min) / (2 max(1, chi2_min / dof))), keeps every mode: a spectrum
+whose lines could be [O II] at one redshift or H alpha at another shows two peaks (``pdf``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .configuration_galfm import GalFMConfig
+
+LOG10 = math.log(10.0)
+
+
+@dataclass
+class RedshiftScan:
+    """Per galaxy (B) and grid shift (S): chi2 of the best template fit of each class, and its degrees of freedom.
+
+    ``galaxy_chi2`` (B, S_galaxy), ``qso_chi2`` (B, S_qso); ``dof`` (B,); ``valid`` (B,) False where the
+    spectrum has too few good pixels to fit (the head then keeps its own redshift).
+    """
+
+    galaxy_chi2: torch.Tensor
+    qso_chi2: torch.Tensor
+    dof: torch.Tensor
+    valid: torch.Tensor
+
+
+def shift_redshifts(num_shifts: int, log_step: float, device=None) -> torch.Tensor:
+    """z_s = 10^(s * log_step) - 1 for s = 0 .. num_shifts - 1 (float64)."""
+    return torch.pow(10.0, torch.arange(num_shifts, dtype=torch.float64, device=device) * log_step) - 1.0
+
+
+def legendre_basis(num_pixels: int, degree: int, dtype=torch.float64, device=None) -> torch.Tensor:
+    """(degree + 1, num_pixels) Legendre polynomials on x in [-1, 1] across the observed grid."""
+    x = torch.linspace(-1.0, 1.0, num_pixels, dtype=dtype, device=device)
+    basis = [torch.ones_like(x)]
+    if degree >= 1:
+        basis.append(x)
+    for n in range(1, degree):
+        basis.append(((2 * n + 1) * x * basis[n] - n * basis[n - 1]) / (n + 1))
+    return torch.stack(basis[: degree + 1])
+
+
+class GalFMRedshiftScan(nn.Module):
+    """chi2(z) of galaxy and QSO template fits for the spectrum tokens of a batch.
+
+    Buffers (saved with the head): ``galaxy_templates`` (K_g, R) and ``qso_templates`` (K_q, R) on the rest
+    grid log10(lambda_j) = ``scan_rest_log_min`` + j * ``scan_log_step``, whose pixel j + s lands on observed
+    pixel j - (``scan_max_shift`` - s) at shift s.
+    """
+
+    def __init__(self, config: GalFMConfig):
+        super().__init__()
+        settings = config.head_config
+        self.config = config
+        self.patch_size = config.spectrum_patch_size
+        self.num_observed = settings.scan_observed_pixels
+        self.max_shift = settings.scan_max_shift
+        rest_pixels = self.num_observed + self.max_shift
+        self.register_buffer("galaxy_templates", torch.zeros(settings.scan_galaxy_templates, rest_pixels))
+        self.register_buffer("qso_templates", torch.zeros(settings.scan_qso_templates, rest_pixels))
+
+    # -- the spectrum on the full observed grid ------------------------------------------------------------------
+    def observed_pixels(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """(flux, ivar), each (B, N) float64 on the full observed grid, from the processor's packed patches."""
+        settings = self.config.head_config
+        values = inputs["spectrum_values"].double()
+        weights = inputs["spectrum_weights"].double()
+        centres = inputs["spectrum_wavelength"][..., 0].double()
+        batch, patches, size = values.shape
+        mask = inputs.get("spectrum_attention_mask")
+        present = torch.ones(batch, patches, dtype=torch.bool, device=values.device) if mask is None else mask.bool()
+        position = (torch.log10(centres.clamp_min(1.0)) - settings.scan_observed_log_min) / (
+            settings.scan_log_step * size) - 0.5
+        index = torch.round(position).long()
+        off_grid = present & ((position - index).abs() > 0.01)
+        if off_grid.any():
+            raise ValueError("spectrum_wavelength: the spectrum patches are not on the redshift scan's grid "
+                             f"(log10 lambda_min {settings.scan_observed_log_min}, step {settings.scan_log_step}); "
+                             "use the processor saved with this head")
+        num_patches = self.num_observed // size
+        index = torch.where(present, index.clamp(0, num_patches - 1), num_patches)  # padding goes to a spare slot
+        flux = values.new_zeros(batch, num_patches + 1, size)
+        ivar = values.new_zeros(batch, num_patches + 1, size)
+        rows = torch.arange(batch, device=values.device)[:, None].expand(-1, patches)
+        flux[rows, index] = values
+        ivar[rows, index] = weights**2
+        return flux[:, :num_patches].reshape(batch, -1), ivar[:, :num_patches].reshape(batch, -1)
+
+    # -- the fit ----------------------------------------------------------------------------------------------
+    def chi2(self, flux: torch.Tensor, ivar: torch.Tensor, templates: torch.Tensor, num_shifts: int
+             ) -> torch.Tensor:
+        """(B, num_shifts) chi2 of the best linear fit of templates + polynomials at each shift s."""
+        settings = self.config.head_config
+        batch, n = flux.shape
+        templates = templates.double()
+        k = templates.shape[0]
+        poly = legendre_basis(n, settings.scan_polynomial_degree, device=flux.device)
+        q = poly.shape[0]
+        rest = templates.shape[1]
+        n_fft = 1 << int(math.ceil(math.log2(n + rest)))
+        lags = torch.arange(self.max_shift, self.max_shift - num_shifts, -1, device=flux.device)  # t = m - s
+
+        def correlate(data_fft: torch.Tensor, template_fft: torch.Tensor) -> torch.Tensor:
+            # sum_i data[i] template[i + t], for the lags of the shifts asked for
+            return torch.fft.irfft(data_fft.conj() * template_fft, n=n_fft)[..., lags]
+
+        pair_i, pair_j = torch.triu_indices(k, k, device=flux.device)
+        template_fft = torch.fft.rfft(templates, n=n_fft)
+        pair_fft = torch.fft.rfft(templates[pair_i] * templates[pair_j], n=n_fft)
+        w_fft = torch.fft.rfft(ivar, n=n_fft)  # (B, F)
+        wf_fft = torch.fft.rfft(ivar * flux, n=n_fft)
+        wp_fft = torch.fft.rfft(ivar[:, None, :] * poly[None], n=n_fft)  # (B, Q, F)
+
+        size = k + q
+        a = flux.new_zeros(batch, num_shifts, size, size)
+        tt = correlate(w_fft[:, None], pair_fft[None]).permute(0, 2, 1)  # (B, S, pairs)
+        a[:, :, pair_i, pair_j] = tt
+        a[:, :, pair_j, pair_i] = tt
+        tp = correlate(wp_fft[:, :, None], template_fft[None, None]).permute(0, 3, 2, 1)  # (B, S, K, Q)
+        a[:, :, :k, k:] = tp
+        a[:, :, k:, :k] = tp.transpose(-1, -2)
+        a[:, :, k:, k:] = torch.einsum("bn,pn,qn->bpq", ivar, poly, poly)[:, None]
+        b = flux.new_zeros(batch, num_shifts, size)
+        b[:, :, :k] = correlate(wf_fft[:, None], template_fft[None]).permute(0, 2, 1)
+        b[:, :, k:] = torch.einsum("bn,pn->bp", ivar * flux, poly)[:, None]
+        # a template that misses the observed range at a shift has a zero row: a small ridge keeps A invertible
+        diagonal = a.diagonal(dim1=-2, dim2=-1)
+        ridge = 1e-9 * diagonal.amax(-1, keepdim=True).clamp_min(1e-30) + 1e-30
+        a = a + torch.diag_embed(ridge.expand_as(diagonal))
+        coefficients = torch.linalg.solve(a, b)
+        total = (ivar * flux**2).sum(-1, keepdim=True)
+        return total - (b * coefficients).sum(-1)
+
+    def forward(self, inputs, chunk_size: int = 8) -> RedshiftScan:
+        settings = self.config.head_config
+        flux, ivar = self.observed_pixels(inputs)
+        galaxy, qso = [], []
+        for start in range(0, flux.shape[0], chunk_size):
+            f, w = flux[start:start + chunk_size], ivar[start:start + chunk_size]
+            galaxy.append(self.chi2(f, w, self.galaxy_templates, settings.scan_galaxy_shifts))
+            qso.append(self.chi2(f, w, self.qso_templates, settings.scan_qso_shifts))
+        good = (ivar > 0).sum(-1)
+        parameters = self.galaxy_templates.shape[0] + settings.scan_polynomial_degree + 1
+        dof = (good - parameters).clamp_min(1).double()
+        return RedshiftScan(torch.cat(galaxy), torch.cat(qso), dof, good >= settings.scan_min_pixels)
+
+
+@dataclass
+class RedshiftPosterior:
+    """The scan turned into a redshift: ``redshift`` and ``sigma`` (B,), the posterior ``pdf`` (B, S) per grid
+    pixel on ``grid`` (S,), ``peak_probability`` (B,) (the share of the posterior in the chosen peak; low means
+    several solutions), ``is_qso`` (B,) and ``qso_score`` (B,): galaxy-fit minus QSO-fit chi2 over the reduced
+    chi2 (large: not a normal galaxy)."""
+
+    redshift: torch.Tensor
+    sigma: torch.Tensor
+    pdf: torch.Tensor
+    grid: torch.Tensor
+    peak_probability: torch.Tensor
+    is_qso: torch.Tensor
+    qso_score: torch.Tensor
+
+
+def _peak(log_post: torch.Tensor, floor_pixels: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(position, sigma) in pixels of the highest peak: a parabola through its three pixels, sigma from its
+    curvature with ``floor_pixels`` added in quadrature (the grid step and template mismatch)."""
+    s = log_post.shape[-1]
+    best = log_post.argmax(-1)
+    centre = best.clamp(1, s - 2)
+    rows = torch.arange(log_post.shape[0], device=log_post.device)
+    left, mid, right = log_post[rows, centre - 1], log_post[rows, centre], log_post[rows, centre + 1]
+    curvature = (left - 2 * mid + right).clamp_max(-1e-12)
+    offset = (0.5 * (left - right) / curvature).clamp(-1.0, 1.0)
+    position = centre.double() + torch.where(best == centre, offset, torch.zeros_like(offset))
+    sigma = torch.sqrt(1.0 / -curvature + floor_pixels**2)
+    return position, sigma
+
+
+def redshift_posterior(scan: RedshiftScan, prior_mean: torch.Tensor, prior_std: torch.Tensor,
+                       config: GalFMConfig) -> RedshiftPosterior:
+    """Galaxy posterior = scan likelihood x (the encoder's Gaussian redshift, mixed with a flat share
+    ``scan_prior_outlier_fraction`` so a wrong prior can never outvote a clear spectrum); QSOs, classed by the
+    chi2 difference, take the QSO scan with a flat prior."""
+    settings = config.head_config
+    step = settings.scan_log_step
+    galaxy_grid = shift_redshifts(settings.scan_galaxy_shifts, step, scan.galaxy_chi2.device)
+    qso_grid = shift_redshifts(settings.scan_qso_shifts, step, scan.qso_chi2.device)
+
+    gal_min = scan.galaxy_chi2.amin(-1)
+    reduced = (gal_min / scan.dof).clamp_min(1.0)
+    qso_score = (gal_min - scan.qso_chi2.amin(-1)) / reduced
+    is_qso = qso_score > settings.scan_qso_delta_chi2
+
+    def log_likelihood(chi2: torch.Tensor) -> torch.Tensor:
+        chi2_min = chi2.amin(-1, keepdim=True)
+        scale = (chi2_min / scan.dof[:, None]).clamp_min(1.0)
+        return -(chi2 - chi2_min) / (2 * scale)
+
+    width = LOG10 * step * (1 + galaxy_grid)  # dz per pixel
+    mean, std = prior_mean.double()[:, None], prior_std.double().clamp_min(1e-4)[:, None]
+    gaussian = torch.exp(-0.5 * ((galaxy_grid[None] - mean) / std) ** 2) * width[None]
+    gaussian = gaussian / gaussian.sum(-1, keepdim=True).clamp_min(1e-300)
+    eps = settings.scan_prior_outlier_fraction
+    prior = (1 - eps) * gaussian + eps / galaxy_grid.numel()
+    galaxy_log_post = log_likelihood(scan.galaxy_chi2) + prior.log()
+    qso_log_post = log_likelihood(scan.qso_chi2)
+
+    floor = settings.scan_sigma_floor_pixels
+    results = []
+    for log_post, grid in ((galaxy_log_post, galaxy_grid), (qso_log_post, qso_grid)):
+        position, sigma_px = _peak(log_post, floor)
+        pdf = torch.softmax(log_post, -1)
+        pixels = torch.arange(grid.numel(), device=grid.device, dtype=torch.float64)
+        near = (pixels[None] - position[:, None]).abs() <= 3 * sigma_px[:, None] + 1
+        redshift = torch.pow(10.0, position * step) - 1
+        sigma = LOG10 * step * (1 + redshift) * sigma_px
+        results.append((redshift, sigma, pdf, (pdf * near).sum(-1)))
+    (gz, gs, gpdf, gpeak), (qz, qs, qpdf, qpeak) = results
+    pdf = torch.zeros(gpdf.shape[0], qso_grid.numel(), dtype=gpdf.dtype, device=gpdf.device)
+    pdf[:, :galaxy_grid.numel()] = gpdf
+    pdf = torch.where(is_qso[:, None], qpdf, pdf)
+    return RedshiftPosterior(
+        redshift=torch.where(is_qso, qz, gz), sigma=torch.where(is_qso, qs, gs), pdf=pdf, grid=qso_grid,
+        peak_probability=torch.where(is_qso, qpeak, gpeak), is_qso=is_qso, qso_score=qso_score,
+    )
+
+
+__all__ = ["GalFMRedshiftScan", "RedshiftPosterior", "RedshiftScan", "legendre_basis", "redshift_posterior",
+           "shift_redshifts"]
