@@ -67,8 +67,8 @@ def read_coadd(path: str | os.PathLike, redrock: str | os.PathLike | None = None
                merge: bool = True) -> list[dict[str, Any]]:
     """Galaxy records of a DESI coadd file; unassigned (TARGETID < 0) and sky fibres are skipped.
 
-    ``redrock`` adds ``properties.redshift`` for fibres with ``ZWARN == 0`` (others are flagged
-    ``desi_zwarn=N``). ``merge=False`` keeps the three arms as a list (``GalFMProcessor`` merges them too).
+    ``redrock`` adds ``properties.redshift`` (and the flag ``desi_spectype=...``); a redshift with ``ZWARN != 0``
+    is kept with the flag ``desi_zwarn=N``, which tasks respect. ``merge=False`` keeps the three arms as a list (``GalFMProcessor`` merges them too).
     """
     needed = ["FIBERMAP", *[f"{a}_{k}" for a in ARMS for k in ("WAVELENGTH", "FLUX", "IVAR", "MASK")]]
     with open_fits(path, "a DESI coadd-*.fits", needed) as hdus:
@@ -113,9 +113,8 @@ def read_coadd(path: str | os.PathLike, redrock: str | os.PathLike | None = None
         if target in redshifts:
             z, zwarn, spectype = redshifts[target]
             record["flags"].append(f"desi_spectype={spectype}")
-            if zwarn == 0:
-                record["properties"] = {"redshift": z}
-            else:
+            record["properties"] = {"redshift": z}
+            if zwarn != 0:
                 record["flags"].append(f"desi_zwarn={zwarn}")
         records.append(record)
     return records

@@ -132,3 +132,21 @@ def validate_record(record: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"galaxy {name!r}: image flux/ivar must both be (bands, H, W); got {shapes}")
         row["image"] = {k: row["image"].get(k) for k in GALAXY_FEATURES["image"]}
     return GALAXY_FEATURES.encode_example(row)
+
+
+# Survey flags that mark a pipeline redshift as unreliable. The redshift stays in ``properties`` (no data is
+# lost); tasks and evaluations train and score only on trusted labels (`trusted_properties`).
+REDSHIFT_WARNING_FLAGS: tuple[str, ...] = ("sdss_zwarning", "desi_zwarn")
+
+
+def redshift_is_flagged(record: Mapping[str, Any]) -> bool:
+    """True when one of the record's flags says its pipeline redshift is not secure (ZWARNING != 0)."""
+    return any(str(f).split("=", 1)[0] in REDSHIFT_WARNING_FLAGS for f in (record.get("flags") or ()))
+
+
+def trusted_properties(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's ``properties`` fit to be labels: a flagged pipeline redshift is left out."""
+    properties = dict(record.get("properties") or {})
+    if redshift_is_flagged(record):
+        properties.pop("redshift", None)
+    return properties

@@ -40,8 +40,8 @@ def _wavelength(loglam: np.ndarray, coeff0: float | None, coeff1: float | None) 
 def read_spec(path: str | os.PathLike) -> dict[str, Any]:
     """One SDSS spectrum file as a galaxy record.
 
-    The redshift enters ``properties.redshift`` only when ``ZWARNING == 0``; failures keep their spectrum and
-    photometry and carry the flag ``sdss_zwarning=N``. ``SPECTROFLUX`` has no ivar in every data release;
+    The pipeline redshift always enters ``properties.redshift``; when ``ZWARNING != 0`` it carries the flag
+    ``sdss_zwarning=N`` and tasks leave it out of their labels (`galfm.datasets_scripts.schema.trusted_properties`). ``SPECTROFLUX`` has no ivar in every data release;
     where it is missing, the photometry is left out rather than given invented errors. ``CLASS`` (GALAXY,
     QSO, STAR) is kept as the flag ``sdss_class=...`` and ``Z_ERR`` as ``sdss_z_err=...``.
     """
@@ -83,7 +83,7 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
             "flux": np.asarray(meta["SPECTROFLUX"], dtype=np.float32),
             "flux_ivar": np.asarray(meta["SPECTROFLUX_IVAR"], dtype=np.float32),
         }
-    if meta is not None and int(meta["ZWARNING"]) == 0:
+    if meta is not None and np.isfinite(meta["Z"]):
         record["properties"] = {"redshift": float(meta["Z"])}
     return record
 

@@ -21,7 +21,7 @@ from .simulator.survey import SPLITS, SimulationConfig, iterate_chunks
 class SimulatedGalaxiesConfig(datasets.BuilderConfig):
     n: int = 2000
     seed: int = 0
-    surveys: str = "desi,jpas,galex,legacysurvey"
+    surveys: str = "desi,sdss,jpas,galex,legacysurvey"
     variant: str = "clean"
 
     def simulation(self) -> SimulationConfig:

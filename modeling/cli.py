@@ -44,7 +44,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     try:
         config = SimulationConfig(n=args.n, seed=args.seed, surveys=tuple(args.surveys.split(",")),
-                                  variant=args.variant, r_limit=args.r_limit, anomaly_fraction=args.anomaly_fraction,
+                                  variant=args.variant, r_limit=args.r_limit, bright_fraction=args.bright_fraction,
+                                  anomaly_fraction=args.anomaly_fraction,
                                   shard_size=args.shard_size)
     except ValueError as err:
         print(f"galfm simulate: {err}", file=sys.stderr)
@@ -133,11 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="write a simulated multimodal galaxy survey as Parquet shards + card")
     simulate.add_argument("--n", type=int, default=20000, help="number of galaxies (default 20000)")
     simulate.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same bytes")
-    simulate.add_argument("--surveys", default="desi,jpas,galex,legacysurvey",
+    simulate.add_argument("--surveys", default="desi,sdss,jpas,galex,legacysurvey",
                           help="comma list of desi, sdss, euclid, muse, jpas, galex, legacysurvey")
     simulate.add_argument("--variant", default="clean", choices=["clean", "observed"],
                           help="observed: zero points, calibration tilt, sky residuals, missing bands, anomalies")
     simulate.add_argument("--r-limit", type=float, default=22.5, help="flux limit: keep galaxies with SDSS r < this")
+    simulate.add_argument("--bright-fraction", type=float, default=0.3,
+                          help="share of the galaxies drawn from a bright selection, SDSS r < 17.77 (main sample)")
     simulate.add_argument("--anomaly-fraction", type=float, default=None,
                           help="fraction of flagged anomalies (default 0 clean, 0.03 observed)")
     simulate.add_argument("--shard-size", type=int, default=1000, help="galaxies per Parquet shard")

@@ -31,6 +31,7 @@ from .configuration_galfm import GalFMConfig
 from .modality_properties import default_property_specs, from_model_scale, to_model_scale
 from .modeling_galfm import GalFMModel, GalFMPreTrainedModel, galaxy_summary
 from .properties_galfm import NUM_SFH_BINS, SCALAR_PROPERTY_KEYS
+from .redshift_scan_galfm import GalFMRedshiftScan, redshift_posterior
 
 
 def _check_targets(config: GalFMConfig) -> list[str]:
@@ -118,23 +119,41 @@ class GalFMPropertyOutput(ModelOutput):
         mean (`(batch, properties)`): predicted values in record units, in
             ``config.head_config.target_properties`` order.
         std (`(batch, properties)`): predicted 1-sigma uncertainties, record units.
+        redshift_source (`(batch,)`, with a redshift scan): 1 where ``mean``/``std`` of the redshift are the
+            spectrum's template scan (its posterior with the encoder's redshift as prior), 0 where the encoder's.
+        redshift_grid (`(grid,)`), redshift_pdf (`(batch, grid)`): the scan's posterior per grid pixel (zeros
+            where the scan was not used); two peaks mean two solutions.
+        redshift_peak_probability (`(batch,)`): the posterior's share in the reported peak.
+        is_qso (`(batch,)`), qso_score (`(batch,)`): the broad-line QSO class and its score (galaxy-fit minus
+            QSO-fit chi2 over the reduced chi2; large means not a normal galaxy).
     """
 
     loss: torch.Tensor | None = None
     mean: torch.Tensor | None = None
     std: torch.Tensor | None = None
+    redshift_source: torch.Tensor | None = None
+    redshift_grid: torch.Tensor | None = None
+    redshift_pdf: torch.Tensor | None = None
+    redshift_peak_probability: torch.Tensor | None = None
+    is_qso: torch.Tensor | None = None
+    qso_score: torch.Tensor | None = None
 
 
 class GalFMForPropertyPrediction(GalFMHeadModel):
     """Scalar properties with uncertainties: a Gaussian (mean, variance) per target, trained by its NLL.
 
-    ``labels`` (batch, properties) in record units, NaN where unknown.
+    ``labels`` (batch, properties) in record units, NaN where unknown. With ``config.head_config.redshift_scan``
+    the redshift of a galaxy with a spectrum is, outside training, the template scan's posterior
+    (`galfm.redshift_scan_galfm`) with this head's own Gaussian as the prior; the loss always trains the
+    encoder's Gaussian, which is the answer for galaxies without a spectrum.
     """
 
     def __init__(self, config: GalFMConfig):
         super().__init__(config)
         self.targets = _check_targets(config)
         self.head = GalFMHeadMLP(config, 2 * config.hidden_size, 2 * len(self.targets))
+        use_scan = config.head_config.redshift_scan and "redshift" in self.targets
+        self.redshift_scan = GalFMRedshiftScan(config) if use_scan else None
         self.post_init()
 
     def forward(self, labels: torch.Tensor | None = None, return_dict: bool | None = None, **inputs
@@ -149,7 +168,26 @@ class GalFMForPropertyPrediction(GalFMHeadModel):
             loss = beta_nll(mean_z, log_var, target, self.config.head_config.nll_beta)
         mean, std = zip(*(self.destandardize(t, mean_z[:, i], std_z[:, i]) for i, t in enumerate(self.targets)))
         output = GalFMPropertyOutput(loss=loss, mean=torch.stack(mean, -1), std=torch.stack(std, -1))
+        if self.redshift_scan is not None and not self.training and inputs.get("spectrum_values") is not None:
+            self._scan_redshift(output, inputs)
         return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
+
+    @torch.no_grad()
+    def _scan_redshift(self, output: GalFMPropertyOutput, inputs) -> None:
+        """Replace the redshift of galaxies with a usable spectrum by the scan's posterior (in place)."""
+        i = self.targets.index("redshift")
+        scan = self.redshift_scan(inputs)
+        posterior = redshift_posterior(scan, output.mean[:, i], output.std[:, i], self.config)
+        use = scan.valid & inputs["spectrum_attention_mask"].bool().any(-1)
+        dtype = output.mean.dtype
+        output.mean[:, i] = torch.where(use, posterior.redshift.to(dtype), output.mean[:, i])
+        output.std[:, i] = torch.where(use, posterior.sigma.to(dtype), output.std[:, i])
+        output.redshift_source = use.long()
+        output.redshift_grid = posterior.grid.to(dtype)
+        output.redshift_pdf = (posterior.pdf * use[:, None]).to(dtype)
+        output.redshift_peak_probability = torch.where(use, posterior.peak_probability, 0.0).to(dtype)
+        output.is_qso = posterior.is_qso & use
+        output.qso_score = torch.where(use, posterior.qso_score, 0.0).to(dtype)
 
 
 @dataclass

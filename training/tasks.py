@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from galfm.datasets_scripts.parquet_shards import load_records
+from galfm.datasets_scripts.schema import trusted_properties
 from galfm.heads_galfm import (
     GalFMForMorphologyClassification,
     GalFMForPosteriorEstimation,
@@ -87,7 +88,7 @@ class TaskSpec:
         return self.targets
 
     def labels(self, records: Sequence[Mapping], label2id: Mapping[str, int] | None = None) -> torch.Tensor:
-        props = [r.get("properties") or {} for r in records]
+        props = [trusted_properties(r) for r in records]
         if self.name == "morphology":
             return torch.tensor([label2id.get(p.get("morphology"), -100) if p.get("morphology") else -100
                                  for p in props], dtype=torch.long)
@@ -173,11 +174,11 @@ def load_task_splits(data_dir: str | Path, task: TaskSpec, splits=("train", "val
     absent = [f for f in task.label_fields if f not in known]
     if absent:
         raise MissingLabelsError(f"{data_dir}: properties lack {absent}, needed as labels by task {task.name!r}")
-    columns = list(task.inputs) + ["properties"]
+    columns = list(task.inputs) + ["properties"] + (["flags"] if "flags" in features else [])
 
     def usable(*values) -> bool:
         record = dict(zip(columns, values))
-        props = record["properties"] or {}
+        props = trusted_properties(record)
         return task.has_input(record) and any(props.get(f) is not None for f in task.label_fields)
 
     # only the columns the task reads: a photometry task never decodes spectra or images

@@ -3,9 +3,10 @@
 The galaxy's physics (``sed.py``) knows nothing of these; an instrument takes rest-frame spectra and returns
 what that survey would record, in the units of the galaxy record.
 
-Spectrographs (resolution, sampling; noise scales the real DESI noise spectrum of ``sky_noise.py``):
-  desi    3600-9824 A, 0.8 A pixels, LSF FWHM 1.8 A (R ~ 2000-5500), 1000 s effective dark time
-  sdss    3800-9200 A, log10 step 1e-4 (69 km/s), LSF sigma 69 km/s, noise x1.5 of DESI at 1000 s
+Spectrographs (resolution, sampling; noise scales the real DESI noise spectrum of ``sky_noise.py``; a fibre
+collects only part of a galaxy's light, ``Spectrograph.aperture_fraction``):
+  desi    3600-9824 A, 0.8 A pixels, LSF FWHM 1.8 A (R ~ 2000-5500), 1000 s effective dark time, 1.5" fibres
+  sdss    3800-9200 A, log10 step 1e-4 (69 km/s), LSF sigma 69 km/s, noise x1.5 of DESI at 1000 s, 3" fibres
   euclid  NISP red grism 12000-19000 A, 13.4 A pixels, R = 450, flat (zodiacal) noise 0.2e-17 per pixel
   muse    4750-9350 A, 1.25 A pixels, LSF FWHM 2.6 A, noise x0.7 of DESI at 1000 s (1 h, 1" aperture)
 The intrinsic resolution of the templates (MILES, 2.5 A FWHM) is not deconvolved: lines come out slightly
@@ -55,6 +56,22 @@ class Spectrograph:
     noise_scale: float = 1.0
     flat_sigma: float | None = None
     bad_pixel_fraction: float = 1e-3
+    aperture_radius_arcsec: float | None = None
+    seeing_fwhm_arcsec: float = 1.2
+
+    def aperture_fraction(self, r_eff_arcsec: np.ndarray) -> np.ndarray:
+        """Share of a galaxy's light the fibre collects (1 for a slitless or integrated spectrum).
+
+        The galaxy seen through the seeing is approximated by a circular Gaussian of variance
+        (r_eff / 1.1774)^2 + (FWHM / 2.3548)^2 (1.1774 sigma is a Gaussian's half-light radius); a fibre of radius R
+        collects 1 - exp(-R^2 / 2 variance). A z ~ 0.1 SDSS galaxy (r_eff ~ 3") puts ~ 1/3 of its light in the 3"
+        fibre, as real ones do.
+        """
+        r_eff = np.asarray(r_eff_arcsec, dtype=float)
+        if self.aperture_radius_arcsec is None:
+            return np.ones_like(r_eff)
+        variance = (r_eff / 1.1774) ** 2 + (self.seeing_fwhm_arcsec * FWHM_TO_SIGMA) ** 2
+        return 1.0 - np.exp(-0.5 * self.aperture_radius_arcsec**2 / variance)
 
     @cached_property
     def edges(self) -> np.ndarray:
@@ -141,11 +158,14 @@ def _log_grid(lo: float, hi: float, step: float) -> np.ndarray:
 
 
 SPECTROGRAPHS: dict[str, Spectrograph] = {
-    "desi": Spectrograph("desi", np.round(np.arange(3600.0, 9824.0 + 0.4, 0.8), 1), lsf_fwhm_angstrom=1.8),
-    "sdss": Spectrograph("sdss", _log_grid(3800.0, 9200.0, 1e-4), lsf_sigma_kms=69.0, noise_scale=1.5),
+    "desi": Spectrograph("desi", np.round(np.arange(3600.0, 9824.0 + 0.4, 0.8), 1), lsf_fwhm_angstrom=1.8,
+                         aperture_radius_arcsec=0.75, seeing_fwhm_arcsec=1.1),
+    "sdss": Spectrograph("sdss", _log_grid(3800.0, 9200.0, 1e-4), lsf_sigma_kms=69.0, noise_scale=1.5,
+                         aperture_radius_arcsec=1.5, seeing_fwhm_arcsec=1.5),
     "euclid": Spectrograph("euclid", np.arange(12000.0, 19000.0 + 1, 13.4), lsf_sigma_kms=C_KMS / 450 * FWHM_TO_SIGMA,
                            flat_sigma=0.2),
-    "muse": Spectrograph("muse", np.arange(4750.0, 9350.0 + 0.1, 1.25), lsf_fwhm_angstrom=2.6, noise_scale=0.7),
+    "muse": Spectrograph("muse", np.arange(4750.0, 9350.0 + 0.1, 1.25), lsf_fwhm_angstrom=2.6, noise_scale=0.7,
+                         aperture_radius_arcsec=0.5, seeing_fwhm_arcsec=0.8),
 }
 
 

@@ -5,7 +5,7 @@ judge them in one place. The sample is magnitude limited in the loose sense that
 drawn only above the mass a galaxy with M/L_r = 0.5 needs to reach ``r_limit`` at its redshift; the survey
 then keeps the galaxies brighter than ``r_limit`` in SDSS r (a flux-limited sample, ``survey.py``).
 
-  redshift           p(z) ~ z^2 exp(-(z/z0)^1.5), z0 = 0.32, 0.01 < z < 2.5, before the flux limit (after
+  redshift           p(z) ~ z^2 exp(-(z/z0)^1.5), z0 = 0.32, 0.002 < z < 2.5, before the flux limit (after
                      r < 22.5: median z ~ 0.38, 90% within 0.14-0.67)
   stellar mass       Baldry et al. (2012) double Schechter: log M* = 10.66, phi1 = 3.96e-3, alpha1 = -0.35,
                      phi2 = 0.79e-3, alpha2 = -1.47, above the completeness mass, below 10^12
@@ -79,7 +79,7 @@ def _schechter_mass_draw(rng: np.random.Generator, log_min: np.ndarray) -> np.nd
 
 
 def _redshift_draw(rng: np.random.Generator, n: int, z0: float = 0.32, z_max: float = 2.5) -> np.ndarray:
-    grid = np.linspace(0.01, z_max, 4000)
+    grid = np.linspace(0.002, z_max, 4000)
     pdf = grid**2 * np.exp(-((grid / z0) ** 1.5))
     cdf = np.cumsum(pdf)
     return np.interp(rng.random(n) * cdf[-1], cdf, grid)

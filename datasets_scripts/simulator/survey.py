@@ -48,12 +48,19 @@ MISSING_BAND_FRACTION = 0.1
 
 @dataclass
 class SimulationConfig:
-    """What to simulate. ``surveys`` picks the instruments (see ``instruments.KNOWN_SURVEYS``)."""
+    """What to simulate. ``surveys`` picks the instruments (see ``instruments.KNOWN_SURVEYS``).
+
+    The sample is two flux-limited selections: ``bright_fraction`` of the galaxies brighter than
+    ``bright_r_limit`` (the SDSS main sample's r < 17.77, median z ~ 0.1, the galaxies of most archival spectra)
+    and the rest brighter than ``r_limit`` (a deep survey, median z ~ 0.4).
+    """
     n: int = 20000
     seed: int = 0
-    surveys: tuple[str, ...] = ("desi", "jpas", "galex", "legacysurvey")
+    surveys: tuple[str, ...] = ("desi", "sdss", "jpas", "galex", "legacysurvey")
     variant: str = "clean"
     r_limit: float = 22.5
+    bright_fraction: float = 0.3
+    bright_r_limit: float = 17.77
     anomaly_fraction: float | None = None  # default: 0 for clean, 0.03 for observed
     chunk_size: int = 128
     shard_size: int = 1000
@@ -69,6 +76,8 @@ class SimulationConfig:
             raise ValueError("surveys: name at least one survey, e.g. --surveys desi,jpas.")
         if self.variant not in VARIANTS:
             raise ValueError(f"variant: {self.variant!r} is not one of {list(VARIANTS)}.")
+        if not 0.0 <= self.bright_fraction <= 1.0:
+            raise ValueError(f"bright_fraction: {self.bright_fraction} is not a fraction in [0, 1].")
         if self.n < 1:
             raise ValueError("n: simulate at least one galaxy.")
         if self.anomaly_fraction is None:
@@ -160,7 +169,8 @@ def _labels(pop, sed: RestFrameSED, model: GalaxySED, g: int, ews: dict, morphol
     return props
 
 
-def _flux_limited_sample(rng: np.random.Generator, m: int, config: SimulationConfig, model: GalaxySED):
+def _flux_limited_sample(rng: np.random.Generator, m: int, config: SimulationConfig, model: GalaxySED,
+                         r_limit: float):
     """Draw candidates until ``m`` are brighter than ``r_limit`` (SDSS r, noiseless): a flux-limited survey.
 
     Returns the population, its rest-frame SEDs and their observed f_lambda on ``photometry_grid()`` (computed
@@ -168,18 +178,18 @@ def _flux_limited_sample(rng: np.random.Generator, m: int, config: SimulationCon
     pops, seds, fluxes, found = [], [], [], 0
     grid = photometry_grid()
     for _ in range(100):
-        pop = draw_population(rng, 2 * m, config.cosmology, model.grid.bin_live_fraction[4], config.r_limit)
+        pop = draw_population(rng, 2 * m, config.cosmology, model.grid.bin_live_fraction[4], r_limit)
         sed = model.rest_frame(pop.params)
         f_obs = observed_flux_density(sed.luminosity, sed.redshift, sed.luminosity_distance_cm, grid,
                                       model.grid.edges)
-        keep = np.flatnonzero(maggies(f_obs, ("sdss_r",))[:, 0] > 10 ** (-0.4 * config.r_limit))[: m - found]
+        keep = np.flatnonzero(maggies(f_obs, ("sdss_r",))[:, 0] > 10 ** (-0.4 * r_limit))[: m - found]
         pops.append(pop.subset(keep))
         seds.append(sed.subset(keep))
         fluxes.append(f_obs[keep])
         found += keep.size
         if found == m:
             return Population.concatenate(pops), RestFrameSED.concatenate(seds), np.concatenate(fluxes)
-    raise RuntimeError(f"r_limit: fewer than {m} of {200 * m} candidates are brighter than r = {config.r_limit}; "
+    raise RuntimeError(f"r_limit: fewer than {m} of {200 * m} candidates are brighter than r = {r_limit}; "
                        "raise --r-limit.")
 
 
@@ -190,7 +200,12 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
     m = min(config.chunk_size, config.n - first)
     model = _sed_model(config.cosmology)
     observed = config.variant == "observed"
-    pop, sed, f_obs = _flux_limited_sample(rng, m, config, model)
+    bright = int(rng.binomial(m, config.bright_fraction))
+    samples = [_flux_limited_sample(rng, k, config, model, limit)
+               for k, limit in ((bright, config.bright_r_limit), (m - bright, config.r_limit)) if k]
+    pop = Population.concatenate([p for p, _, _ in samples])
+    sed = RestFrameSED.concatenate([e for _, e, _ in samples])
+    f_obs = np.concatenate([f for _, _, f in samples])
     ews = _line_equivalent_widths(sed, model)
 
     anomaly = np.array([None] * m, dtype=object)
@@ -256,6 +271,7 @@ def _observe_spectra(config: SimulationConfig, sed: RestFrameSED, model: GalaxyS
         if rows.size == 0:
             continue
         flux = spec.observe_noiseless(sed.subset(rows), pop.params.vdisp[rows], model.grid.edges)
+        flux *= spec.aperture_fraction(pop.r_eff_arcsec[rows]).astype(np.float32)[:, None]
         if observed:  # flux-calibration tilt
             flux *= (spec.wavelength[None, :] / 6000.0) ** rng.normal(0.0, 0.15, rows.size)[:, None]
         noisy, ivar, mask = spec.add_noise(flux, rng, 10 ** (0.4 * OBSERVED_DEPTH_LOSS) if observed else 1.0)
@@ -315,7 +331,7 @@ def iterate_chunks(config: SimulationConfig, num_proc: int = 1, chunks: range | 
         yield from pool.imap(_chunk_worker, tasks)
 
 
-def simulate(n: int, seed: int = 0, surveys=("desi", "jpas", "galex", "legacysurvey"), variant: str = "clean",
+def simulate(n: int, seed: int = 0, surveys=("desi", "sdss", "jpas", "galex", "legacysurvey"), variant: str = "clean",
              **kwargs) -> Iterator[dict]:
     """Yield ``n`` simulated galaxy records (dicts of numpy arrays, the schema of ``GALAXY_FEATURES``)."""
     config = SimulationConfig(n=n, seed=seed, surveys=tuple(surveys), variant=variant, **kwargs)
