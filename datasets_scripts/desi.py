@@ -68,7 +68,8 @@ def read_coadd(path: str | os.PathLike, redrock: str | os.PathLike | None = None
     """Galaxy records of a DESI coadd file; unassigned (TARGETID < 0) and sky fibres are skipped.
 
     ``redrock`` adds ``properties.redshift`` (and the flag ``desi_spectype=...``); a redshift with ``ZWARN != 0``
-    is kept with the flag ``desi_zwarn=N``, which tasks respect. ``merge=False`` keeps the three arms as a list (``GalFMProcessor`` merges them too).
+    is kept with the flag ``desi_zwarn=N``, which tasks respect. ``merge=False`` keeps the three arms as a list
+    (``GalFMProcessor`` merges them too).
     """
     needed = ["FIBERMAP", *[f"{a}_{k}" for a in ARMS for k in ("WAVELENGTH", "FLUX", "IVAR", "MASK")]]
     with open_fits(path, "a DESI coadd-*.fits", needed) as hdus:

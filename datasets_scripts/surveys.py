@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from .desi import DESISpectra
+from .eso_phase3 import ESOPhase3Spectra
 from .euclid import EuclidMERCatalog, EuclidSpectra
 from .galaxyzoo import GalaxyZooDECaLS
 from .galex import GALEXCatalog
@@ -23,7 +24,7 @@ from .survey_reader import SurveyReader
 SURVEY_BUILDERS: dict[str, type[SurveyFilesBuilder]] = {
     builder.READER.name: builder
     for builder in (SDSSSpectra, DESISpectra, LegacySurveyCatalog, GALEXCatalog, JPASCatalog, JPLUSCatalog,
-                    EuclidSpectra, EuclidMERCatalog, MUSECubes, PHANGSHSTCatalog, GalaxyZooDECaLS)
+                    EuclidSpectra, EuclidMERCatalog, MUSECubes, PHANGSHSTCatalog, GalaxyZooDECaLS, ESOPhase3Spectra)
 }
 
 

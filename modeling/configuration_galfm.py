@@ -104,6 +104,8 @@ class GalFMHeadConfig(PreTrainedConfig):
         scan_prior_outlier_fraction (`float`): flat share mixed into the encoder's redshift prior.
         scan_sigma_floor_pixels (`float`): grid pixels added in quadrature to the scan's curvature sigma (the
             grid step and the template mismatch a real spectrum has).
+        scan_qso_sigma_floor_pixels (`float`): the same for QSO redshifts: 7 pixels (~ 500 km/s at 1e-4 dex), the
+            scatter of broad-line velocity offsets from the systemic redshift (Shen et al. 2016).
         scan_qso_delta_chi2 (`float`): how much better (in reduced chi2 units) the QSO fit must be to class
             the spectrum a QSO.
     """
@@ -134,6 +136,7 @@ class GalFMHeadConfig(PreTrainedConfig):
     scan_min_pixels: int = 200
     scan_prior_outlier_fraction: float = 0.05
     scan_sigma_floor_pixels: float = 0.5
+    scan_qso_sigma_floor_pixels: float = 7.0
     scan_qso_delta_chi2: float = 25.0
 
     @property

@@ -226,9 +226,9 @@ def redshift_posterior(scan: RedshiftScan, prior_mean: torch.Tensor, prior_std: 
     galaxy_log_post = log_likelihood(scan.galaxy_chi2) + prior.log()
     qso_log_post = log_likelihood(scan.qso_chi2)
 
-    floor = settings.scan_sigma_floor_pixels
     results = []
-    for log_post, grid in ((galaxy_log_post, galaxy_grid), (qso_log_post, qso_grid)):
+    for log_post, grid, floor in ((galaxy_log_post, galaxy_grid, settings.scan_sigma_floor_pixels),
+                                  (qso_log_post, qso_grid, settings.scan_qso_sigma_floor_pixels)):
         position, sigma_px = _peak(log_post, floor)
         pdf = torch.softmax(log_post, -1)
         pixels = torch.arange(grid.numel(), device=grid.device, dtype=torch.float64)

@@ -26,11 +26,13 @@ import torch
 from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
 
 from galfm.configuration_galfm import GalFMConfig
-from galfm.heads_galfm import GalFMHeadModel
+from galfm.heads_galfm import GalFMForPropertyPrediction, GalFMHeadModel
 from galfm.processing_galfm import GalFMProcessor
 
+from .augment import InputSubsets
 from .evaluate import split_outputs
 from .plots import plot_task
+from .redshift_templates import add_redshift_scan
 from .run_config import comma_list, option, parse_run_config
 from .tasks import (
     TASKS,
@@ -70,6 +72,10 @@ class FinetuneConfig:
     max_eval_samples: int | None = option(2000, "galaxies scored per evaluation split")
     num_workers: int = option(0, "dataloader processes tokenizing batches (worth it on a GPU)")
     time_limit_minutes: float | None = option(None, "stop training after this much wall time")
+    input_subsets: bool = option(False, "train on random subsets of each galaxy's inputs (one modality, one "
+                                 "survey's bands), so the head answers from whatever a record has")
+    redshift_scan: bool = option(False, "a property head predicting redshift also fits rest-frame templates to "
+                                 "the spectrum (galfm.redshift_scan_galfm); added after training")
     seed: int = option(0, "random seed")
     progress: bool = option(True, "show progress bars")
 
@@ -190,8 +196,13 @@ def finetune(args: FinetuneConfig) -> dict:
     model = build_head(task, args, processor, label2id)
     if args.freeze_encoder:
         model.freeze_encoder()
-    trainer = build_trainer(model, task, train, GalaxyTaskCollator(processor, task, label2id), args)
+    train_set = InputSubsets(train, task.inputs, seed=args.seed) if args.input_subsets else train
+    trainer = build_trainer(model, task, train_set, GalaxyTaskCollator(processor, task, label2id), args)
     trainer.train()
+    if args.redshift_scan:
+        if "redshift" not in task.targets or task.head is not GalFMForPropertyPrediction:
+            raise ValueError("--redshift-scan: only a property head predicting redshift has a redshift scan")
+        add_redshift_scan(model, processor, seed=args.seed)
     metrics = {"task": task.name, "inputs": list(task.inputs), "targets": list(task.targets),
                "band_prefixes": list(task.band_prefixes), "train_galaxies": len(train),
                "label_fraction": args.label_fraction, "steps": trainer.state.global_step,

@@ -18,12 +18,11 @@ import torch
 from astropy.cosmology import Planck18
 
 from galfm.configuration_galfm import GalFMConfig
-from galfm.processing_galfm import GalFMProcessor
-from galfm.redshift_scan_galfm import GalFMRedshiftScan
-
 from galfm.datasets_scripts.simulator.priors import draw_population
 from galfm.datasets_scripts.simulator.sed import GalaxySED
 from galfm.datasets_scripts.simulator.stellar_populations import bin_onto_edges
+from galfm.processing_galfm import GalFMProcessor
+from galfm.redshift_scan_galfm import GalFMRedshiftScan
 
 C_KMS = 299792.458
 

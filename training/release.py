@@ -1,0 +1,193 @@
+"""``galfm release``: make the pretrained model and heads that ship with the package (``pretrained/``).
+
+One command, the project's own steps in order, each skipped when its output exists (so a run resumes):
+
+1. ``galfm simulate`` the default survey (bright SDSS-main-like + deep galaxies; DESI and SDSS spectra;
+   J-PAS, GALEX, Legacy Surveys and SDSS photometry; grz images);
+2. ``galfm pretrain`` the ``tiny`` encoder (`training/configs/tiny.yaml`) under a time budget;
+3. ``galfm finetune`` the heads from it, each on random subsets of every galaxy's inputs (one modality, one
+   survey's bands: `training/augment.py`) so they answer from whatever a real record has; the property head
+   also gets the template redshift scan (`galfm.redshift_scan_galfm`);
+4. the real-sky benchmark (`training/real_sky.py`) on every real file at hand;
+5. model cards with the data, steps, hardware, wall time and results on simulation and on real galaxies.
+
+The folders are named as their Hub repos (``org/galfm`` -> ``pretrained/galfm``); ``make install`` places them
+in the Hugging Face cache (`galfm.place_in_hf_cache`), so ``from_pretrained("org/galfm")`` works offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
+from galfm.modeling_galfm import GalFMModel
+
+from .cards import write_base_card, write_head_card
+from .finetune import FinetuneConfig, finetune
+from .pretrain import DEFAULT_CONFIG, PretrainConfig, pretrain
+from .real_sky import default_real_paths, markdown_table, run_real_sky
+from .tasks import PROPERTY_TARGETS
+
+REPO_ORG = "org"
+TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+
+
+@dataclass(frozen=True)
+class ShippedHead:
+    """A head that ships: its repo name, task, inputs and the fine-tuning options that differ from the defaults."""
+
+    name: str
+    task: str
+    inputs: tuple[str, ...]
+    targets: tuple[str, ...] = ()
+    redshift_scan: bool = False
+    share: float = 1.0  # of the fine-tuning time budget, relative to the others
+
+    @property
+    def repo_id(self) -> str:
+        return f"{REPO_ORG}/{self.name}"
+
+
+SHIPPED_HEADS: tuple[ShippedHead, ...] = (
+    ShippedHead("galfm-properties", "properties", ("spectrum", "photometry"), PROPERTY_TARGETS, True, 2.0),
+    ShippedHead("galfm-photoz", "photoz", ("photometry",), ("redshift",)),
+    ShippedHead("galfm-sfh", "sfh", ("spectrum", "photometry")),
+    ShippedHead("galfm-posterior", "posterior", ("spectrum", "photometry")),
+)
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _simulate(work: Path, galaxies: int, seed: int) -> Path:
+    data = work / "data"
+    if not (data / "README.md").is_file():
+        write_survey(SimulationConfig(n=galaxies, seed=seed), data, num_proc=2)
+    return data
+
+
+def _pretrain(work: Path, data: Path, minutes: float, seed: int) -> Path:
+    run = work / "pretrain"
+    if not (run / "model" / "model.safetensors").is_file():
+        config = PretrainConfig.from_yaml(DEFAULT_CONFIG, max_steps=100_000, seed=seed, time_limit_minutes=minutes,
+                                          checkpoint_every=10**9)
+        pretrain(config, data, run)
+    return run
+
+
+def _finetune(work: Path, data: Path, base: Path, head: ShippedHead, minutes: float, seed: int) -> Path:
+    run = work / head.name
+    if not (run / "metrics.json").is_file():
+        finetune(FinetuneConfig(task=head.task, data=str(data), output_dir=str(run), base=str(base),
+                                inputs=list(head.inputs), targets=list(head.targets) or None, band_prefixes=["all"],
+                                max_steps=100_000, time_limit_minutes=minutes, input_subsets=True,
+                                redshift_scan=head.redshift_scan, max_eval_samples=400, seed=seed))
+    return run
+
+
+def _copy_model(source: Path, target: Path) -> None:
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def release(out: Path, work: Path, galaxies: int = 10000, pretrain_minutes: float = 12.0,
+            finetune_minutes: float = 16.0, seed: int = 0) -> dict:
+    """Run (or resume) every step; returns the record written to ``out/release.json``."""
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    data = _simulate(work, galaxies, seed)
+    timings["simulate"] = time.perf_counter() - start
+    start = time.perf_counter()
+    pretrain_run = _pretrain(work, data, pretrain_minutes, seed)
+    timings["pretrain"] = time.perf_counter() - start
+    pretrain_summary = json.loads((pretrain_run / "pretrain_summary.json").read_text()) \
+        if (pretrain_run / "pretrain_summary.json").is_file() else {}
+    total_share = sum(h.share for h in SHIPPED_HEADS)
+    runs = {}
+    for head in SHIPPED_HEADS:
+        start = time.perf_counter()
+        runs[head.name] = _finetune(work, data, pretrain_run / "model", head,
+                                    finetune_minutes * head.share / total_share, seed)
+        timings[head.name] = time.perf_counter() - start
+
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_model(pretrain_run / "model", out / "galfm")
+    for head in SHIPPED_HEADS:
+        _copy_model(runs[head.name] / "model", out / head.name)
+
+    real_rows, real_summary = run_real_sky(out / "galfm-properties", default_real_paths(TESTS_DATA),
+                                           out / "galfm-properties")
+    record = {"galaxies": galaxies, "seed": seed, "hardware": hardware(), "timings_s": timings,
+              "pretrain": pretrain_summary, "real_sky": real_summary,
+              "heads": {h.name: json.loads((runs[h.name] / "metrics.json").read_text()) for h in SHIPPED_HEADS}}
+    _write_cards(out, record, real_rows, runs)
+    (out / "release.json").write_text(json.dumps(record, indent=1, default=str))
+    return record
+
+
+def _write_cards(out: Path, record: dict, real_rows: list[dict], runs: dict[str, Path]) -> None:
+    data_text = (f"{record['galaxies']} galaxies of the galfm simulated survey (`galfm simulate --n "
+                 f"{record['galaxies']} --seed {record['seed']}`: 30% SDSS-main-like r < 17.77, 70% r < 22.5; "
+                 "DESI and SDSS spectra through fibres, J-PAS + GALEX + Legacy Surveys + SDSS photometry, grz images)")
+    steps = record["pretrain"].get("steps", "?")
+    parameters = GalFMModel.from_pretrained(out / "galfm").num_parameters()
+    write_base_card(out / "galfm", f"{REPO_ORG}/galfm", "tiny", parameters,
+                    f"`galfm release`: self-supervised pretraining (masked + autoregressive + contrastive), {steps} "
+                    f"steps in {record['timings_s']['pretrain'] / 60:.1f} min on {record['hardware']}", data_text,
+                    {}, [])
+    for head in SHIPPED_HEADS:
+        metrics = record["heads"][head.name]
+        scores = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
+        training = (f"`galfm release`: Trainer, {metrics['steps']} steps ({record['timings_s'][head.name] / 60:.1f} "
+                    f"min on {record['hardware']}) from {REPO_ORG}/galfm, on random subsets of each galaxy's inputs")
+        card = write_head_card(out / head.name, head.task, head.repo_id, f"{REPO_ORG}/galfm", scores,
+                               [runs[head.name] / "predictions.png"], training, data_text,
+                               " / ".join(head.inputs) + " (any subset)", _architecture(out / head.name))
+        if head.redshift_scan:
+            summary = record["real_sky"]
+            text = card.read_text()
+            text += ("\n## Real galaxies\n\nEvery real spectrum at hand (tests/data: SDSS, DESI; the spectra ppxf "
+                     "ships: NGC 3073, NGC 3522, LEGA-C M19_56670) through this head "
+                     "(`python benchmarks/bench_real_sky.py`). |dz| is |z - z_catalogue| / (1 + z_catalogue).\n\n"
+                     f"```json\n{json.dumps(summary, indent=1)}\n```\n\n{markdown_table(real_rows)}\n\n"
+                     "![real_sky](real_sky.png)\n")
+            card.write_text(text)
+
+
+def _architecture(folder: Path) -> str:
+    return json.loads((folder / "config.json").read_text()).get("architectures", ["?"])[0]
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="galfm release", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="pretrained", help="where the shipped folders go (default pretrained/)")
+    parser.add_argument("--work", default="release_work", help="simulation and training runs")
+    parser.add_argument("--galaxies", type=int, default=10000)
+    parser.add_argument("--pretrain-minutes", type=float, default=12.0)
+    parser.add_argument("--finetune-minutes", type=float, default=16.0, help="all heads together")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    record = release(Path(args.out), Path(args.work), args.galaxies, args.pretrain_minutes, args.finetune_minutes,
+                     args.seed)
+    print(json.dumps(record["real_sky"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
