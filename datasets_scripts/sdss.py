@@ -42,8 +42,9 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
 
     The pipeline redshift always enters ``properties.redshift``; when ``ZWARNING != 0`` it carries the flag
     ``sdss_zwarning=N`` and tasks leave it out of their labels (`galfm.datasets_scripts.schema.trusted_properties`).
-    ``SPECTROFLUX`` has no ivar in every data release; where it is missing, the photometry is left out rather than given invented errors. ``CLASS`` (GALAXY,
-    QSO, STAR) is kept as the flag ``sdss_class=...`` and ``Z_ERR`` as ``sdss_z_err=...``.
+    ``SPECTROFLUX`` has no ivar in every data release; where it is missing, the photometry is left out rather
+    than given invented errors. ``CLASS`` (GALAXY, QSO, STAR) is kept as the flag ``sdss_class=...`` and
+    ``Z_ERR`` as ``sdss_z_err=...``.
     """
     with open_fits(path, "an SDSS spec-PLATE-MJD-FIBER.fits", ["COADD"]) as hdus:
         names = [h.name for h in hdus]
