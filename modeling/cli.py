@@ -15,6 +15,7 @@ from .training import evaluate as evaluate_job
 from .training import finetune as finetune_job
 from .training import hub as push_job
 from .training import pretrain as pretrain_job
+from .training import release as release_job
 from .training.demo import run_demo
 
 TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -94,13 +95,33 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     try:
-        results = evaluate_job.evaluate_models(args.model, args.data, args.out, args.split, args.max_samples)
+        results = evaluate_job.evaluate_models(args.model, args.data, args.out, args.split, args.max_samples,
+                                               evaluate_job.real_paths(args.real))
     except FileNotFoundError as err:
         print(f"galfm evaluate: {err}", file=sys.stderr)
         return 2
     for name, reason in results["skipped"].items():
         print(f"skipped {name}: {reason}")
     print(f"{len(results['tasks'])} task(s) scored -> {Path(args.out) / 'evaluation.md'}, metrics.json")
+    return 0
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    record = release_job.release(Path(args.out), Path(args.work), args.galaxies, args.pretrain_steps,
+                                 args.pretrain_minutes, args.seed)
+    print(f"shipped folders in {args.out}: galfm, {', '.join(record['heads'])}; real sky: {record['real_sky']}")
+    print(f"Place them in the HF cache (what `make install` does): galfm install-pretrained {args.out}")
+    return 0
+
+
+def _cmd_install_pretrained(args: argparse.Namespace) -> int:
+    folders = release_job.shipped_folders(Path(args.folder))
+    if not folders:
+        print(f"galfm install-pretrained: no model folders (config.json) in {args.folder}", file=sys.stderr)
+        return 2
+    for repo_id, folder in folders.items():
+        snapshot = place_in_hf_cache(folder, repo_id, cache_dir=args.cache_dir)
+        print(f"{folder} -> {repo_id} ({snapshot})")
     return 0
 
 
@@ -176,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     push = sub.add_parser("push", help="push a model (and its heads) or a dataset to the Hugging Face Hub")
     push_job.build_parser(push)
     push.set_defaults(func=_cmd_push)
+
+    release = sub.add_parser("release", help="make the pretrained model and heads that ship in pretrained/ "
+                             "(simulate, pretrain, fine-tune, real-sky benchmark, cards)")
+    release_job.build_parser(release)
+    release.set_defaults(func=_cmd_release)
+    install = sub.add_parser("install-pretrained", help="place every shipped folder (pretrained/<name>) in the HF "
+                             "cache as org/<name>, so from_pretrained('org/galfm') works offline")
+    install.add_argument("folder", nargs="?", default=str(release_job.SHIPPED_DIR))
+    install.add_argument("--cache-dir", default=None, help="HF hub cache (default: $HF_HUB_CACHE)")
+    install.set_defaults(func=_cmd_install_pretrained)
 
     cache = sub.add_parser("cache", help="place a saved model folder in the HF cache as a Hub repo id (offline use)")
     cache.add_argument("folder", help="a save_pretrained folder")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -30,6 +31,8 @@ from galfm.search_galfm import GalaxyIndex, embed_galaxies
 
 from .metrics import load_metric
 from .plots import plot_task
+from .real_sky import TESTS_DATA, default_real_paths, plot_real_sky, run_real_sky
+from .real_sky import markdown_table as real_sky_table
 from .tasks import GalaxyTaskCollator, MissingLabelsError, TaskSpec, get_task, load_task_splits
 
 logger = logging.getLogger("galfm.evaluate")
@@ -181,12 +184,14 @@ def plot_embedding_map(model: GalFMForPretraining, processor: GalFMProcessor, ro
 
 
 def evaluate_models(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path, split: str = "test",
-                    max_samples: int = 1000) -> dict:
+                    max_samples: int = 1000, real_paths: Sequence[str | Path] = ()) -> dict:
     """Score every model found in ``model_dir`` on ``data_dir``; write ``metrics.json``, ``evaluation.md`` and
-    one PNG per task to ``out_dir``."""
+    one PNG per task to ``out_dir``. A property head that predicts redshift is also measured on the real
+    spectra in ``real_paths`` (`galfm.training.real_sky`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict = {"data": str(data_dir), "split": split, "tasks": {}, "skipped": {}, "plots": {}}
+    results: dict = {"data": str(data_dir), "split": split, "tasks": {}, "skipped": {}, "plots": {},
+                     "real_sky": {}}
     for name, (architecture, folder, config) in find_models(model_dir).items():
         if architecture == "GalFMForPretraining":
             model = GalFMForPretraining.from_pretrained(folder).eval()
@@ -215,6 +220,12 @@ def evaluate_models(model_dir: str | Path, data_dir: str | Path, out_dir: str | 
         results["tasks"][name] = metrics
         plot_task(task_of(config), outputs, labels, out_dir / f"{name}.png", label2id=dict(config.label2id or {}))
         results["plots"][name] = f"{name}.png"
+        if real_paths and architecture == "GalFMForPropertyPrediction" and \
+                "redshift" in (config.head_config.target_properties or []):
+            rows, summary = run_real_sky(folder, real_paths)
+            plot_real_sky(rows, out_dir / f"{name}_real_sky.png")
+            results["real_sky"][name] = {"summary": summary, "table": real_sky_table(rows),
+                                         "plot": f"{name}_real_sky.png"}
     (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     (out_dir / "evaluation.md").write_text(markdown_report(results))
     return results
@@ -222,6 +233,9 @@ def evaluate_models(model_dir: str | Path, data_dir: str | Path, out_dir: str | 
 
 def markdown_report(results: dict) -> str:
     lines = [f"# galfm evaluation on `{results['data']}` ({results['split']} split)", ""]
+    for name, real in results.get("real_sky", {}).items():
+        lines += [f"## {name} on real galaxies", "", "```json", json.dumps(real["summary"], indent=1), "```", "",
+                  real["table"], "", f"![{name} real sky]({real['plot']})", ""]
     for task, metrics in results["tasks"].items():
         lines += [f"## {task}", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
@@ -236,6 +250,11 @@ def markdown_report(results: dict) -> str:
     return "\n".join(lines)
 
 
+def real_paths(given: Sequence[str] | None) -> list[Path]:
+    """``--real``: the paths given, or (flag absent) the bundled real files."""
+    return default_real_paths(TESTS_DATA) if given is None else [Path(p) for p in given]
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="galfm evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="a head, a pretrained model, or a folder of them")
@@ -243,12 +262,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--out", required=True, help="folder for metrics.json, evaluation.md and PNGs")
     parser.add_argument("--split", default="test")
     parser.add_argument("--max-samples", type=int, default=1000)
+    parser.add_argument("--real", nargs="*", default=None,
+                        help="real spectra (files or folders) for the real-sky section; default: the bundled "
+                             "tests/data and ppxf's spectra; give no path to skip it")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    results = evaluate_models(args.model, args.data, args.out, args.split, args.max_samples)
+    results = evaluate_models(args.model, args.data, args.out, args.split, args.max_samples, real_paths(args.real))
     print(markdown_report(results))
     return 0
 

@@ -37,6 +37,8 @@ INPUT_MODES: dict[str, tuple[str, ...]] = {
     "photometry": ("photometry",),
 }
 R_BANDS = ("sdss_r", "decam_r", "bass_r")
+TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+"""The real files bundled with a source checkout (SDSS, DESI, Legacy Surveys, ...)."""
 
 
 @dataclass

@@ -33,11 +33,12 @@ from galfm.modeling_galfm import GalFMModel
 from .cards import write_base_card, write_head_card
 from .finetune import FinetuneConfig, finetune
 from .pretrain import DEFAULT_CONFIG, PretrainConfig, pretrain
-from .real_sky import default_real_paths, markdown_table, run_real_sky
+from .real_sky import TESTS_DATA, default_real_paths, markdown_table, run_real_sky
 from .tasks import PROPERTY_TARGETS
 
 REPO_ORG = "org"
-TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+"""Where the shipped folders live in a source checkout."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class ShippedHead:
     inputs: tuple[str, ...]
     targets: tuple[str, ...] = ()
     redshift_scan: bool = False
-    share: float = 1.0  # of the fine-tuning time budget, relative to the others
+    steps: int = 600
+    minutes: float = 5.0  # a time limit that ends training early on a slower machine
 
     @property
     def repo_id(self) -> str:
@@ -57,7 +59,7 @@ class ShippedHead:
 
 
 SHIPPED_HEADS: tuple[ShippedHead, ...] = (
-    ShippedHead("galfm-properties", "properties", ("spectrum", "photometry"), PROPERTY_TARGETS, True, 2.0),
+    ShippedHead("galfm-properties", "properties", ("spectrum", "photometry"), PROPERTY_TARGETS, True, 1500, 12.0),
     ShippedHead("galfm-photoz", "photoz", ("photometry",), ("redshift",)),
     ShippedHead("galfm-sfh", "sfh", ("spectrum", "photometry")),
     ShippedHead("galfm-posterior", "posterior", ("spectrum", "photometry")),
@@ -77,21 +79,21 @@ def _simulate(work: Path, galaxies: int, seed: int) -> Path:
     return data
 
 
-def _pretrain(work: Path, data: Path, minutes: float, seed: int) -> Path:
+def _pretrain(work: Path, data: Path, steps: int, minutes: float, seed: int) -> Path:
     run = work / "pretrain"
     if not (run / "model" / "model.safetensors").is_file():
-        config = PretrainConfig.from_yaml(DEFAULT_CONFIG, max_steps=100_000, seed=seed, time_limit_minutes=minutes,
-                                          checkpoint_every=10**9)
+        config = PretrainConfig.from_yaml(DEFAULT_CONFIG, max_steps=steps, seed=seed, time_limit_minutes=minutes,
+                                          checkpoint_every=200)
         pretrain(config, data, run)
     return run
 
 
-def _finetune(work: Path, data: Path, base: Path, head: ShippedHead, minutes: float, seed: int) -> Path:
+def _finetune(work: Path, data: Path, base: Path, head: ShippedHead, seed: int) -> Path:
     run = work / head.name
     if not (run / "metrics.json").is_file():
         finetune(FinetuneConfig(task=head.task, data=str(data), output_dir=str(run), base=str(base),
                                 inputs=list(head.inputs), targets=list(head.targets) or None, band_prefixes=["all"],
-                                max_steps=100_000, time_limit_minutes=minutes, input_subsets=True,
+                                max_steps=head.steps, time_limit_minutes=head.minutes, input_subsets=True,
                                 redshift_scan=head.redshift_scan, max_eval_samples=400, seed=seed))
     return run
 
@@ -102,24 +104,22 @@ def _copy_model(source: Path, target: Path) -> None:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def release(out: Path, work: Path, galaxies: int = 10000, pretrain_minutes: float = 12.0,
-            finetune_minutes: float = 16.0, seed: int = 0) -> dict:
+def release(out: Path, work: Path, galaxies: int = 10000, pretrain_steps: int = 1800,
+            pretrain_minutes: float = 25.0, seed: int = 0) -> dict:
     """Run (or resume) every step; returns the record written to ``out/release.json``."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
     data = _simulate(work, galaxies, seed)
     timings["simulate"] = time.perf_counter() - start
     start = time.perf_counter()
-    pretrain_run = _pretrain(work, data, pretrain_minutes, seed)
+    pretrain_run = _pretrain(work, data, pretrain_steps, pretrain_minutes, seed)
     timings["pretrain"] = time.perf_counter() - start
     pretrain_summary = json.loads((pretrain_run / "pretrain_summary.json").read_text()) \
         if (pretrain_run / "pretrain_summary.json").is_file() else {}
-    total_share = sum(h.share for h in SHIPPED_HEADS)
     runs = {}
     for head in SHIPPED_HEADS:
         start = time.perf_counter()
-        runs[head.name] = _finetune(work, data, pretrain_run / "model", head,
-                                    finetune_minutes * head.share / total_share, seed)
+        runs[head.name] = _finetune(work, data, pretrain_run / "model", head, seed)
         timings[head.name] = time.perf_counter() - start
 
     out.mkdir(parents=True, exist_ok=True)
@@ -166,6 +166,13 @@ def _write_cards(out: Path, record: dict, real_rows: list[dict], runs: dict[str,
             card.write_text(text)
 
 
+def shipped_folders(folder: Path) -> dict[str, Path]:
+    """{repo id: folder} of the model folders (with a config.json) directly inside ``folder``."""
+    if not folder.is_dir():
+        return {}
+    return {f"{REPO_ORG}/{p.name}": p for p in sorted(folder.iterdir()) if (p / "config.json").is_file()}
+
+
 def _architecture(folder: Path) -> str:
     return json.loads((folder / "config.json").read_text()).get("architectures", ["?"])[0]
 
@@ -175,15 +182,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--out", default="pretrained", help="where the shipped folders go (default pretrained/)")
     parser.add_argument("--work", default="release_work", help="simulation and training runs")
     parser.add_argument("--galaxies", type=int, default=10000)
-    parser.add_argument("--pretrain-minutes", type=float, default=12.0)
-    parser.add_argument("--finetune-minutes", type=float, default=16.0, help="all heads together")
+    parser.add_argument("--pretrain-steps", type=int, default=1800)
+    parser.add_argument("--pretrain-minutes", type=float, default=25.0, help="time limit of the pretraining")
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    record = release(Path(args.out), Path(args.work), args.galaxies, args.pretrain_minutes, args.finetune_minutes,
+    record = release(Path(args.out), Path(args.work), args.galaxies, args.pretrain_steps, args.pretrain_minutes,
                      args.seed)
     print(json.dumps(record["real_sky"], indent=1))
     return 0
