@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo demo-quick lint bench clean
+.PHONY: install test demo demo-quick release lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,16 +15,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# The shipped pretrained model and heads (pretrained/<name>) go into the Hugging Face cache as org/<name>, so
+# AutoModel.from_pretrained("org/galfm") works offline. Idempotent: placing the same files twice is a no-op.
 install: $(STAMP)
+	$(BIN)/galfm install-pretrained pretrained
 
-test: $(STAMP)
+test: install
 	$(BIN)/python -m pytest -q tests
 
-demo: $(STAMP)
+demo: install
 	$(BIN)/galfm demo --out demo_output
 
-demo-quick: $(STAMP)
+demo-quick: install
 	$(BIN)/galfm demo --quick --out demo_output_quick
+
+# Remake the shipped models with the project's own commands (about an hour on 2 CPU cores), then `make install`.
+release: $(STAMP)
+	$(BIN)/galfm release --out pretrained --work release_work
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulator.py
 
 clean:
-	rm -rf $(VENV) demo_output demo_output_quick .pytest_cache
+	rm -rf $(VENV) demo_output demo_output_quick release_work .pytest_cache

@@ -219,3 +219,26 @@ def test_euclid_muse_sdss_records(tmp_path):
         assert set(r["photometry"]["band"]) == {"euclid_vis", "euclid_y", "euclid_j", "euclid_h",
                                                  *(f"sdss_{b}" for b in "ugriz")}
         assert np.all(r["spectrum"]["lsf_sigma"] > 0)
+
+
+def test_the_bright_selection_is_the_sdss_main_sample_and_the_deep_one_reaches_further():
+    bright = list(simulate(60, seed=8, surveys=("sdss",), bright_fraction=1.0))
+    deep = list(simulate(60, seed=8, surveys=("sdss",), bright_fraction=0.0))
+
+    def r_mag(record):
+        flux = record["photometry"]["flux"][record["photometry"]["band"].index("sdss_r")]
+        return 22.5 - 2.5 * np.log10(max(flux, 1e-3))
+
+    assert np.percentile([r_mag(r) for r in bright], 90) < 17.77 + 0.3  # noise scatters a little past the limit
+    z_bright = np.median([r["properties"]["redshift"] for r in bright])
+    z_deep = np.median([r["properties"]["redshift"] for r in deep])
+    assert 0.04 < z_bright < 0.2 and z_deep > 2 * z_bright  # SDSS main sample: median z ~ 0.1
+
+
+def test_a_fibre_collects_part_of_a_large_galaxy_and_most_of_a_point_source():
+    sdss = SPECTROGRAPHS["sdss"]
+    point, z01_galaxy, huge = sdss.aperture_fraction(np.array([0.0, 3.0, 30.0]))
+    # a point source through 1.5" FWHM seeing in a 3" fibre: 1 - 2^(-(3/1.5)^2) = 1 - 1/16 of its light
+    assert point == pytest.approx(1 - 2.0 ** -4, rel=1e-3)
+    assert 0.15 < z01_galaxy < 0.45 and huge < 0.01
+    assert SPECTROGRAPHS["euclid"].aperture_fraction(np.array([3.0]))[0] == 1.0  # slitless: all the light

@@ -1,0 +1,34 @@
+"""What the real-sky benchmark reads and how it scores: catalogue values, flags, the bar's fractions."""
+
+from __future__ import annotations
+
+import pytest
+
+from galfm.training.real_sky import read_real_galaxies, summarize
+
+
+def test_real_files_give_their_catalogue_redshift_class_and_security(data_dir):
+    galaxies = {g.record["object_id"]: g for g in read_real_galaxies([data_dir / "sdss", data_dir / "desi"])}
+    good = galaxies["sdss-0266-51602-0013"]
+    assert good.secure and good.catalogue_class == "GALAXY" and good.catalogue_z == pytest.approx(0.12132, abs=1e-4)
+    assert 14 < good.r_mag < 20
+    assert galaxies["sdss-0332-52367-0639"].catalogue_class == "QSO" and not galaxies["sdss-0332-52367-0639"].secure
+    assert "sdss-0269-51581-0003" not in galaxies  # no valid pixel: nothing to measure
+    desi = galaxies["desi-39633345008634465"]
+    assert desi.secure and desi.catalogue_z == pytest.approx(0.36874, abs=1e-5)
+
+
+def test_summary_fractions_count_only_secure_galaxies():
+    rows = [
+        {"secure": True, "class": "GALAXY", "r_mag": 17.0, "spectrum": {"dz": 0.001, "within_2sigma": True},
+         "photometry": {"dz": 0.03, "within_2sigma": True}},
+        {"secure": True, "class": "GALAXY", "r_mag": 21.0, "spectrum": {"dz": -0.005, "within_2sigma": False},
+         "photometry": {"dz": 0.2, "within_2sigma": False}},
+        {"secure": False, "class": "QSO", "r_mag": None, "spectrum": {"dz": 0.5, "within_2sigma": False,
+                                                                      "is_qso": True}},
+    ]
+    summary = summarize(rows)
+    assert summary["spectrum"]["galaxies"] == 2 and summary["spectrum"]["within_0.003"] == 0.5
+    assert summary["spectrum"]["within_0.01"] == 1.0 and summary["spectrum"]["within_2sigma"] == 0.5
+    assert summary["photometry_r_lt_20"] == {"galaxies": 1, "within_0.05": 1.0}
+    assert summary["qso"]["flagged"] == 1.0 and summary["qso"]["within_0.01"] == 0.0

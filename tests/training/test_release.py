@@ -1,0 +1,100 @@
+"""The shipped models (pretrained/, made by `galfm release`): served by repo id offline, right on real galaxies,
+with cards that carry their numbers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+from galfm.training.cards import TASK_CARDS
+from galfm.training.real_sky import measure, read_real_galaxies
+from galfm.training.release import SHIPPED_DIR, SHIPPED_HEADS, shipped_folders
+
+pytestmark = pytest.mark.skipif(not (SHIPPED_DIR / "galfm" / "config.json").is_file(),
+                                reason="no shipped models in pretrained/ (make release)")
+
+SERVE_BY_ID = """
+import torch
+torch.set_num_threads(1)
+from transformers import AutoModel, AutoProcessor
+import galfm
+from galfm.datasets_scripts.sdss import read_spec
+model = AutoModel.from_pretrained("org/galfm")
+processor = AutoProcessor.from_pretrained("org/galfm")
+head = galfm.load_head("org/galfm-properties").eval()
+record = read_spec({spec!r})
+with torch.no_grad():
+    embedding = model(**processor({{"spectrum": record["spectrum"]}}, return_tensors="pt")).pooler_output
+    out = head(**processor({{"spectrum": record["spectrum"]}}, return_tensors="pt"))
+print(type(model).__name__, tuple(embedding.shape), float(out.mean[0, head.targets.index("redshift")]))
+"""
+
+
+def test_the_install_step_serves_every_shipped_model_by_repo_id_offline(tmp_path, data_dir):
+    cache = tmp_path / "hub"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    galfm_cli = Path(sys.executable).with_name("galfm")
+    installed = subprocess.run([str(galfm_cli), "install-pretrained", str(SHIPPED_DIR)], env=env,
+                               capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    assert {f"org/{h.name}" for h in SHIPPED_HEADS} | {"org/galfm"} <= set(shipped_folders(SHIPPED_DIR))
+    spec = data_dir / "sdss" / "spec-0266-51602-0013.fits"
+    served = subprocess.run([sys.executable, "-c", SERVE_BY_ID.format(spec=str(spec))], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert served.returncode == 0, served.stderr[-3000:]
+    last = served.stdout.strip().splitlines()[-1]
+    assert last.startswith("GalFMModel (1, ") and abs(float(last.split()[-1]) - 0.12132) < 0.003, last
+
+
+def test_the_shipped_head_is_within_0_01_on_the_secure_real_galaxies(data_dir):
+    from galfm import GalFMProcessor, load_head
+
+    folder = SHIPPED_DIR / "galfm-properties"
+    head, processor = load_head(str(folder)), GalFMProcessor.from_pretrained(folder)
+    galaxies = [g for g in read_real_galaxies([data_dir / "sdss", data_dir / "desi"]) if g.secure]
+    assert len(galaxies) >= 3  # two SDSS galaxies and the DESI tile-80613 target
+    rows = measure(head, processor, galaxies)
+    for row in rows:
+        spectrum = row["spectrum"]
+        assert abs(spectrum["dz"]) < 0.01, row
+        assert abs(spectrum["dz"]) < 0.003 and spectrum["within_2sigma"] and not spectrum["is_qso"], row
+
+
+def test_broad_line_qsos_are_flagged_not_given_a_confident_galaxy_redshift(data_dir):
+    from galfm import GalFMProcessor, load_head
+
+    folder = SHIPPED_DIR / "galfm-properties"
+    head, processor = load_head(str(folder)), GalFMProcessor.from_pretrained(folder)
+    qsos = [g for g in read_real_galaxies([data_dir / "sdss"]) if g.catalogue_class == "QSO"]
+    assert len(qsos) == 2
+    assert all(row["spectrum"]["is_qso"] for row in measure(head, processor, qsos))
+
+
+def test_the_shipped_cards_parse_and_carry_the_measured_numbers():
+    record = json.loads((SHIPPED_DIR / "release.json").read_text())
+    for name in ["galfm", *(h.name for h in SHIPPED_HEADS)]:
+        card = ModelCard.load(SHIPPED_DIR / name / "README.md")
+        assert "astronomy" in card.data.tags and card.data.library_name == "transformers"
+        if name != "galfm":
+            assert card.data.base_model == "org/galfm" and card.data.eval_results, name
+            metrics = record["heads"][name]
+            task = next(h.task for h in SHIPPED_HEADS if h.name == name)
+            key_of = {label: key for key, _, label in TASK_CARDS[task]["metrics"]}
+            for result in card.data.eval_results:
+                assert result.metric_value == pytest.approx(metrics["test_" + key_of[result.metric_name]])
+    properties = (SHIPPED_DIR / "galfm-properties" / "README.md").read_text()
+    real = record["real_sky"]["spectrum"]
+    assert "## Real galaxies" in properties and f'"within_0.003": {real["within_0.003"]}' in properties
+    assert (SHIPPED_DIR / "galfm-properties" / "real_sky.png").is_file()
+
+
+def test_the_shipped_weights_are_safetensors_and_small():
+    files = [p for p in SHIPPED_DIR.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix in (".bin", ".pt", ".pth", ".pkl")]
+    assert sum(p.stat().st_size for p in files) <= 60 * 2**20
