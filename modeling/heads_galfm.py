@@ -124,6 +124,7 @@ class GalFMPropertyOutput(ModelOutput):
         redshift_grid (`(grid,)`), redshift_pdf (`(batch, grid)`): the scan's posterior per grid pixel (zeros
             where the scan was not used); two peaks mean two solutions.
         redshift_peak_probability (`(batch,)`): the posterior's share in the reported peak.
+        encoder_redshift (`(batch, 2)`): the encoder's own redshift mean and std, the scan's prior.
         is_qso (`(batch,)`), qso_score (`(batch,)`): the broad-line QSO class and its score (galaxy-fit minus
             QSO-fit chi2 over the reduced chi2; large means not a normal galaxy).
     """
@@ -135,6 +136,7 @@ class GalFMPropertyOutput(ModelOutput):
     redshift_grid: torch.Tensor | None = None
     redshift_pdf: torch.Tensor | None = None
     redshift_peak_probability: torch.Tensor | None = None
+    encoder_redshift: torch.Tensor | None = None
     is_qso: torch.Tensor | None = None
     qso_score: torch.Tensor | None = None
 
@@ -180,6 +182,7 @@ class GalFMForPropertyPrediction(GalFMHeadModel):
         posterior = redshift_posterior(scan, output.mean[:, i], output.std[:, i], self.config)
         use = scan.valid & inputs["spectrum_attention_mask"].bool().any(-1)
         dtype = output.mean.dtype
+        output.encoder_redshift = torch.stack([output.mean[:, i], output.std[:, i]], -1).detach().clone()
         output.mean[:, i] = torch.where(use, posterior.redshift.to(dtype), output.mean[:, i])
         output.std[:, i] = torch.where(use, posterior.sigma.to(dtype), output.std[:, i])
         output.redshift_source = use.long()

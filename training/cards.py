@@ -18,17 +18,21 @@ DEFAULT_DATASET = ("org/galfm-sim", "galfm simulated survey (BC03 + Cloudy + Cal
 TASK_CARDS = {
     "photoz": dict(
         title="photometric redshifts", task_type="tabular-regression",
-        description="Redshift with a Gaussian 1-sigma uncertainty from J-PAS-like narrow-band photometry.",
-        outputs="`mean`, `std` (redshift)", intended_use="photo-z for narrow-band surveys; uncertainties "
-        "calibrated on the simulated test set (68/95% coverage in the table)",
+        description="Redshift with a Gaussian 1-sigma uncertainty from photometry (J-PAS-like narrow bands, or "
+                    "broad bands alone when the head was trained on input subsets, as the shipped one was).",
+        outputs="`mean`, `std` (redshift)", intended_use="photo-z; uncertainties calibrated on the simulated test set "
+        "(68/95% coverage in the table)",
         metrics=[("redshift/sigma_nmad", "sigma_nmad", "σ_NMAD"), ("redshift/outlier_fraction",
                  "outlier_fraction", "outlier fraction |Δz|/(1+z) > 0.15"), ("redshift/bias", "bias", "median bias"),
                  ("redshift/coverage_68", "coverage_68", "68% interval coverage")]),
     "properties": dict(
         title="stellar-population properties", task_type="tabular-regression",
         description="Redshift, stellar mass, metallicity, dust, specific SFR, mass-weighted age and line equivalent "
-                    "widths, each with a Gaussian 1-sigma uncertainty (beta-NLL), from spectrum + photometry.",
-        outputs="`mean`, `std` per target (record units, `galfm.PROPERTIES`)",
+                    "widths, each with a Gaussian 1-sigma uncertainty (beta-NLL), from spectrum + photometry. With "
+                    "a redshift scan, the redshift of a galaxy with a spectrum is a fit of rest-frame galaxy and "
+                    "QSO templates at every redshift of a 1e-4 dex grid, with the encoder's Gaussian as the prior.",
+        outputs="`mean`, `std` per target (record units, `galfm.PROPERTIES`); with the scan also `redshift_pdf` "
+                "on `redshift_grid` (every mode kept), `redshift_peak_probability`, `is_qso`, `qso_score`",
         intended_use="fast physical parameters for large spectroscopic samples; check coverage before trusting σ",
         metrics=[("log_mstar/r2", "r2", "log M* R²"), ("log_mstar/coverage_68", "coverage_68", "log M* 68% coverage"),
                  ("redshift/sigma_nmad", "sigma_nmad", "redshift σ_NMAD"), ("log_ssfr/r2", "r2", "log sSFR R²")]),

@@ -1,19 +1,20 @@
-"""``galfm demo`` (what ``make demo`` runs): the main job end to end on a 2-core CPU.
+"""``galfm demo`` (what ``make demo`` runs): the shipped model at work, end to end on a 2-core CPU.
 
-1. simulate the default survey (DESI spectra, J-PAS + GALEX + Legacy Surveys photometry, grz images);
-2. pretrain the ``tiny`` model (masked any-to-any, autoregressive, contrastive);
-3. fine-tune the heads with Trainer (photo-z, properties, posterior, SFH, morphology);
-4. evaluate everything on the test split (``galfm evaluate``), plus a predicted spectrum, a similarity-search
-   gallery and the real bundled SDSS / DESI / Legacy Surveys galaxies through the trained model;
-5. write ``report.md`` + ``report.html`` and Hub-ready folders (``models/base``, ``models/<head>``) with cards.
+1. simulate an evaluation survey the shipped model never saw (another seed of the default survey);
+2. take the shipped pretrained model and heads by repo id from the Hugging Face cache (``org/galfm``,
+   ``org/galfm-properties``, ... placed there by ``make install``);
+3. fine-tune one new head with Trainer from ``org/galfm`` (morphology from images);
+4. evaluate everything (``galfm evaluate``): the real galaxies at hand first (SDSS, DESI, the spectra ppxf
+   ships), then the simulated test split, a predicted spectrum and a similarity-search gallery;
+5. write ``report.md`` + ``report.html`` (opening with the real-sky table and plot) and Hub-ready folders.
 
 Each stage leaves its outputs in ``OUT`` and is skipped when they exist, so a re-run resumes. ``--quick`` is the
-same pipeline with few galaxies and steps (a smoke run).
+same pipeline with few galaxies and steps (a smoke run). Remaking the shipped models themselves is
+``galfm release`` (``make release``).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import time
@@ -25,33 +26,29 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import LocalEntryNotFoundError
 
-from galfm.configuration_galfm import GalFMConfig
-from galfm.datasets_scripts.desi import read_coadd
-from galfm.datasets_scripts.legacysurvey import read_catalog
 from galfm.datasets_scripts.parquet_shards import load_records
-from galfm.datasets_scripts.sdss import read_spec
 from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
-from galfm.heads_galfm import load_head
-from galfm.modeling_galfm import GalFMModel
 from galfm.pretraining_galfm import GalFMForPretraining
 from galfm.processing_galfm import GalFMProcessor
 from galfm.search_galfm import GalaxyIndex, embed_galaxies
 
-from .cards import write_base_card, write_head_card
-from .evaluate import evaluate_models, task_of
+from .cards import write_head_card
+from .evaluate import evaluate_models
 from .finetune import FinetuneConfig, finetune
-from .pretrain import DEFAULT_CONFIG, PretrainConfig, pretrain
-from .tasks import GalaxyTaskCollator
+from .real_sky import default_real_paths
+from .release import REPO_ORG, SHIPPED_HEADS
 
-HEAD_TASKS = ("photoz", "properties", "posterior", "sfh", "morphology")
+SHIPPED = {"base": f"{REPO_ORG}/galfm", **{h.task: h.repo_id for h in SHIPPED_HEADS}}
+"""The demo's model folders and the shipped repo each comes from."""
+NEW_HEAD = "morphology"
 
 
 @dataclass(frozen=True)
 class DemoPlan:
     galaxies: int
-    pretrain_steps: int
-    pretrain_minutes: float
     finetune_steps: int
     eval_samples: int
     batch_size: int = 32
@@ -59,9 +56,8 @@ class DemoPlan:
     @classmethod
     def make(cls, quick: bool) -> DemoPlan:
         if quick:
-            return cls(galaxies=400, pretrain_steps=20, pretrain_minutes=1.0, finetune_steps=15, eval_samples=40,
-                       batch_size=16)
-        return cls(galaxies=8000, pretrain_steps=2000, pretrain_minutes=5.0, finetune_steps=300, eval_samples=400)
+            return cls(galaxies=160, finetune_steps=10, eval_samples=24, batch_size=16)
+        return cls(galaxies=2000, finetune_steps=300, eval_samples=400)
 
 
 class Stage:
@@ -81,56 +77,43 @@ class Stage:
         print(f"{self.label}: {seconds:.0f} s", flush=True)
 
 
-def load_bundled_records(data_dir: Path) -> list[dict]:
-    """The real test spectra: every SDSS spec-*.fits and DESI coadd-*.fits under ``data_dir``."""
-
-    sdss = sorted((data_dir / "sdss").glob("spec-*.fits"))
-    desi = sorted((data_dir / "desi").glob("coadd-*.fits"))
-    if not sdss and not desi:
-        raise FileNotFoundError(f"no sdss/spec-*.fits or desi/coadd-*.fits under {data_dir}; pass --data-dir")
-    records = [read_spec(p) for p in sdss]
-    for path in desi:
-        redrock = path.with_name(path.name.replace("coadd-", "redrock-"))
-        records.extend(read_coadd(path, redrock if redrock.exists() else None))
-    return records
-
-
 def _simulate(out: Path, plan: DemoPlan, seed: int) -> Path:
     data = out / "data" / "simulated"
     if not (data / "README.md").is_file():
         write_survey(SimulationConfig(n=plan.galaxies, seed=seed, shard_size=1000 if plan.galaxies > 2000 else 200),
-                     data, num_proc=2 if plan.galaxies > 2000 else 1)
+                     data, num_proc=2 if plan.galaxies > 1000 else 1)
     return data
 
 
-def _pretrain(out: Path, data: Path, plan: DemoPlan, seed: int) -> Path:
-    run = out / "runs" / "pretrain"
-    if not (run / "model" / "model.safetensors").is_file():
-        config = PretrainConfig.from_yaml(DEFAULT_CONFIG, max_steps=plan.pretrain_steps, seed=seed,
-                                          time_limit_minutes=plan.pretrain_minutes, checkpoint_every=10**9,
-                                          warmup_steps=min(30, max(1, plan.pretrain_steps // 10)))
-        pretrain(config, data, run)
-    return run
+def shipped_folder(repo_id: str) -> Path:
+    """The cached snapshot of a shipped repo (offline: what a Hub download left, or ``make install`` placed)."""
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except LocalEntryNotFoundError as err:
+        raise FileNotFoundError(f"{repo_id} is not in the Hugging Face cache: run `make install` (or "
+                                "`galfm install-pretrained pretrained`) first") from err
 
 
-def _finetune(out: Path, data: Path, base: Path, plan: DemoPlan, seed: int) -> None:
-    for task in HEAD_TASKS:
-        run = out / "runs" / task
-        if not (run / "metrics.json").is_file():
-            print(f"  fine-tuning {task} ({plan.finetune_steps} steps)", flush=True)
-            finetune(FinetuneConfig(task=task, data=str(data), output_dir=str(run), base=str(base),
-                                    max_steps=plan.finetune_steps, batch_size=plan.batch_size,
-                                    max_eval_samples=plan.eval_samples, seed=seed))
-
-
-def _hub_folders(out: Path, pretrain_run: Path) -> Path:
+def _fetch_models(out: Path) -> Path:
     models = out / "models"
-    for name, source in [("base", pretrain_run / "model")] + [(t, out / "runs" / t / "model") for t in HEAD_TASKS]:
+    for name, repo_id in SHIPPED.items():
         target = models / name
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(source, target)
+        if not (target / "config.json").is_file():
+            shutil.copytree(shipped_folder(repo_id), target, dirs_exist_ok=True)
     return models
+
+
+def _finetune_new_head(out: Path, data: Path, models: Path, plan: DemoPlan, seed: int) -> None:
+    run = out / "runs" / NEW_HEAD
+    if not (run / "metrics.json").is_file():
+        print(f"  fine-tuning {NEW_HEAD} from {SHIPPED['base']} ({plan.finetune_steps} steps)", flush=True)
+        finetune(FinetuneConfig(task=NEW_HEAD, data=str(data), output_dir=str(run), base=str(models / "base"),
+                                max_steps=plan.finetune_steps, batch_size=plan.batch_size,
+                                max_eval_samples=plan.eval_samples, seed=seed))
+    target = models / NEW_HEAD
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(run / "model", target)
 
 
 @torch.no_grad()
@@ -161,13 +144,14 @@ def _spectrum_plot(base: Path, data: Path, path: Path) -> dict:
     binned = (true_flux[:bins].reshape(-1, 8) * weight).sum(1) / np.maximum(weight.sum(1), 1e-12)
     fig, ax = plt.subplots(figsize=(9, 3.6))
     ax.plot(true_wave[:bins].reshape(-1, 8).mean(1), binned, color="0.4", lw=0.6,
-            label="simulated DESI spectrum (noisy; 8-pixel bins)")
+            label="simulated fibre spectrum (noisy; 8-pixel bins)")
     ax.plot(pred["wavelength"], pred["flux"], color="C1", lw=0.8, label="predicted from photometry alone")
     ax.fill_between(pred["wavelength"], pred["flux"] - pred["flux_std"], pred["flux"] + pred["flux_std"],
                     color="C1", alpha=0.25, lw=0)
     z = row["properties"]["redshift"]
+    ratio = float(np.median(pred["flux"]) / np.median(np.interp(pred["wavelength"], true_wave, true_flux)))
     ax.set(xlabel="observed wavelength [Å]", ylabel="flux [1e-17 erg/s/cm²/Å]",
-           title=f"{row['object_id']} (z = {z:.3f}): spectrum from J-PAS + GALEX + Legacy photometry",
+           title=f"{row['object_id']} (z = {z:.3f}): spectrum from photometry alone (median ratio {ratio:.2f})",
            ylim=(min(0.0, np.nanpercentile(binned, 0.5)), 1.3 * np.nanpercentile(binned, 99.5)))
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -175,7 +159,8 @@ def _spectrum_plot(base: Path, data: Path, path: Path) -> dict:
     plt.close(fig)
     grid_true = np.interp(pred["wavelength"], true_wave, true_flux)
     return {"object_id": row["object_id"], "median_abs_fractional_error": float(
-        np.median(np.abs(pred["flux"] - grid_true) / np.maximum(np.abs(grid_true), 1e-3)))}
+        np.median(np.abs(pred["flux"] - grid_true) / np.maximum(np.abs(grid_true), 1e-3))),
+        "median_flux_ratio": float(np.median(pred["flux"]) / np.median(grid_true))}
 
 
 @torch.no_grad()
@@ -214,105 +199,69 @@ def _search_gallery(base: Path, data: Path, path: Path, n_index: int, queries: i
     plt.close(fig)
 
 
-def _training_curves(out: Path, path: Path) -> None:
-    """The pretraining losses and each head's Trainer loss, one figure."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    with open(out / "runs" / "pretrain" / "loss_history.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    for key in ("loss", "masked_loss", "autoregressive_loss", "contrastive_loss"):
-        values = [float(r[key]) if r[key] not in ("", "None") else np.nan for r in rows]
-        axes[0].plot([int(r["step"]) for r in rows], values, label=key.replace("_", " "))
-    axes[0].set(xlabel="step", ylabel="loss", title="pretraining")
-    axes[0].legend(fontsize=7)
-    for task in HEAD_TASKS:
-        log = json.loads((out / "runs" / task / "train_log.json").read_text())
-        points = [(e["step"], e["loss"]) for e in log if "loss" in e]
-        if points:
-            steps, losses = zip(*points)
-            axes[1].plot(steps, np.asarray(losses) - losses[0], label=task)
-    axes[1].set(xlabel="step", ylabel="loss − first logged loss", title="fine-tuning (Trainer)")
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-@torch.no_grad()
-def _real_galaxies(out: Path, data_dir: Path) -> list[dict]:
-    """The bundled real spectra (SDSS, DESI) and Legacy Surveys photometry through the properties head."""
-
-    records = load_bundled_records(data_dir)
-    tractor = sorted((data_dir / "legacysurvey").glob("tractor-*.fits"))
-    if tractor:
-        records += [r for r in read_catalog(tractor[0]) if r.get("photometry")][:5]
-    head = load_head(str(out / "models" / "properties")).eval()
-    task = task_of(head)
-    collate = GalaxyTaskCollator(GalFMProcessor.from_pretrained(out / "models" / "properties"), task)
-    rows = []
-    for record in records:
-        batch = collate([record])
-        batch.pop("labels")
-        output = head(**batch)
-        given = [m for m in ("spectrum", "photometry") if record.get(m) is not None]
-        bands = len(record["photometry"]["band"]) if record.get("photometry") else 0
-        entry = {"object_id": record["object_id"], "survey": record.get("survey"), "inputs": " + ".join(given),
-                 "bands": bands, "catalogue_z": (record.get("properties") or {}).get("redshift")}
-        for i, name in enumerate(task.targets):
-            entry[name] = (float(output.mean[0, i]), float(output.std[0, i]))
-        rows.append(entry)
-    return rows
-
-
 def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _summary_rows(evaluation: dict, spectrum: dict) -> list[str]:
-    """The report's results table: one line per task, from the evaluation's metrics."""
+    """The report's results table on the simulated test split: one line per task."""
     fmt = _fmt
     tasks = evaluation["tasks"]
     photoz, props, post = tasks.get("photoz", {}), tasks.get("properties", {}), tasks.get("posterior", {})
     sfh, morph = tasks.get("sfh", {}), tasks.get("morphology", {})
     retrieval = tasks.get("base/retrieval", {})
     summary = [
-        ("photo-z from J-PAS photometry", f"σ_NMAD {fmt(photoz.get('redshift/sigma_nmad'))}, outliers "
+        ("photo-z from photometry", f"σ_NMAD {fmt(photoz.get('redshift/sigma_nmad'))}, outliers "
          f"{fmt(photoz.get('redshift/outlier_fraction'))}, 68% coverage {fmt(photoz.get('redshift/coverage_68'))}"),
+        ("redshift (spectrum + photometry; template scan)", f"σ_NMAD {fmt(props.get('redshift/sigma_nmad'))}, "
+         f"outliers {fmt(props.get('redshift/outlier_fraction'))}, 68% coverage "
+         f"{fmt(props.get('redshift/coverage_68'))}"),
         ("log M* (spectrum + photometry)", f"R² {fmt(props.get('log_mstar/r2'))}, 68% coverage "
          f"{fmt(props.get('log_mstar/coverage_68'))}"),
-        ("redshift (spectrum + photometry)", f"σ_NMAD {fmt(props.get('redshift/sigma_nmad'))}"),
         ("posterior log M*", f"68/95% coverage {fmt(post.get('log_mstar/coverage_68'))}/"
          f"{fmt(post.get('log_mstar/coverage_95'))}, rank KS {fmt(post.get('log_mstar/rank_ks'))}"),
         ("SFH", f"mass-weighted age scatter {fmt(sfh.get('log_age_mw/scatter_dex'))} dex, log Z scatter "
          f"{fmt(sfh.get('log_z/nmad'))} dex, per-bin scatter {fmt(sfh.get('sfh/mean_bin_scatter'))}"),
-        ("morphology from images", f"accuracy {fmt(morph.get('accuracy'))}"),
+        ("morphology from images (fine-tuned here)", f"accuracy {fmt(morph.get('accuracy'))}"),
         ("image → spectrum retrieval", f"top-1 {fmt(retrieval.get('image_to_spectrum_top_1'))}, top-10 "
          f"{fmt(retrieval.get('image_to_spectrum_top_10'))} (chance {fmt(retrieval.get('chance_top_10'))} for top-10)"),
-        ("spectrum from photometry", f"median absolute fractional error "
-         f"{fmt(spectrum['median_abs_fractional_error'])} "
-         f"({spectrum['object_id']})"),
+        ("spectrum from photometry", f"median predicted / true flux {fmt(spectrum['median_flux_ratio'])}, median "
+         f"absolute fractional error {fmt(spectrum['median_abs_fractional_error'])} ({spectrum['object_id']})"),
     ]
     return [f"| {a} | {b} |" for a, b in summary]
 
 
-def _real_galaxy_rows(real: list[dict]) -> list[str]:
-    rows = []
-    for r in real:
-        z, m = r.get("redshift", (np.nan, np.nan)), r.get("log_mstar", (np.nan, np.nan))
-        cat = f"{r['catalogue_z']:.4f}" if r["catalogue_z"] is not None else "—"
-        rows.append(f"| {r['object_id']} | {r['survey']} | {r['inputs']} ({r['bands']} bands) | {cat} | "
-                    f"{z[0]:.3f} ± {z[1]:.3f} | {m[0]:.2f} ± {m[1]:.2f} |")
-    return rows
+def _real_sky_section(evaluation: dict) -> list[str]:
+    real = evaluation["real_sky"].get("properties")
+    if real is None:
+        return ["No real spectra were found (pass --data-dir, or install ppxf for its spectra).", ""]
+    summary = real["summary"]
+    lines = ["Every real spectrum at hand through the shipped `org/galfm-properties` head, which never saw real "
+             "data: its redshift from a spectrum is a fit of rest-frame templates at every redshift "
+             "(`galfm.redshift_scan_galfm`) with the encoder's own redshift as the prior. Secure = the pipeline "
+             "redshift has no warning and the class is GALAXY; |dz| = |z - z_catalogue| / (1 + z_catalogue).", ""]
+    for mode in ("spectrum", "spectrum+photometry", "photometry"):
+        if mode in summary:
+            m = summary[mode]
+            lines.append(f"- from {mode}: {m['within_0.003']:.0%} of {m['galaxies']} secure galaxies within 0.003, "
+                         f"{m['within_0.01']:.0%} within 0.01, {m['within_2sigma']:.0%} within 2σ "
+                         f"(median |dz| {m['median_abs_dz']:.2g})")
+    if "qso" in summary:
+        lines.append(f"- broad-line QSOs flagged as not a normal galaxy: {summary['qso']['flagged']:.0%} of "
+                     f"{summary['qso']['objects']}")
+    return lines + ["", real["table"], "", f"![real galaxies](evaluation/{real['plot']})", ""]
 
 
-def _write_report(out: Path, plan: DemoPlan, quick: bool, timings: dict, evaluation: dict, spectrum: dict,
-                  real: list[dict]) -> None:
-    """``report.md`` and ``report.html``: the results table, every plot, the real galaxies, timings."""
+def _write_report(out: Path, plan: DemoPlan, quick: bool, timings: dict, evaluation: dict, spectrum: dict) -> None:
+    """``report.md`` and ``report.html``: the real galaxies first, then the simulated results and every plot."""
     lines = [
         f"# galfm demo report{' (quick smoke run)' if quick else ''}", "",
-        f"Simulated survey of {plan.galaxies} galaxies; `tiny` model pretrained for at most {plan.pretrain_steps} "
-        f"steps / {plan.pretrain_minutes:g} min, heads fine-tuned for {plan.finetune_steps} Trainer steps; "
-        f"evaluated on up to {plan.eval_samples} test galaxies. Stages 1–6 took {sum(timings.values()) / 60:.1f} min.",
-        "", "## Results (test split)", "", "| task | result |", "|---|---|",
+        f"The shipped models ({', '.join(SHIPPED.values())}) and a {NEW_HEAD} head fine-tuned here for "
+        f"{plan.finetune_steps} Trainer steps; evaluated on real galaxies and on up to {plan.eval_samples} test "
+        f"galaxies of a simulated survey of {plan.galaxies} (seed unseen in training). Stages took "
+        f"{sum(timings.values()) / 60:.1f} min.", "",
+        "## Real galaxies", "", *_real_sky_section(evaluation),
+        "## Results on the simulation (test split)", "", "| task | result |", "|---|---|",
         *_summary_rows(evaluation, spectrum), "",
         "All metrics per task: `evaluation/evaluation.md` and `evaluation/metrics.json`.", "",
         "## Photometric redshifts", "", "![photo-z](evaluation/photoz.png)", "",
@@ -323,20 +272,12 @@ def _write_report(out: Path, plan: DemoPlan, quick: bool, timings: dict, evaluat
         "## A spectrum predicted from photometry", "", "![spectrum](spectrum_from_photometry.png)", "",
         "## Similarity search", "", "![gallery](search_gallery.png)", "",
         "## Embedding map", "", "![embeddings](evaluation/base_embedding_map.png)", "",
-        "## Training curves", "", "![curves](training_curves.png)", "",
-        "## Real galaxies", "",
-        "The bundled real SDSS and DESI spectra (with their photometry) and Legacy Surveys DR9 photometry, through "
-        "the properties head trained on simulations. The simulation-to-real gap is shown as it is: the model never "
-        "saw real data, and the Legacy-only galaxies have 4–6 broad bands where it was trained with ~70 bands.", "",
-        "| galaxy | survey | inputs | catalogue z | predicted z | predicted log M* |", "|---|---|---|---|---|---|",
-        *_real_galaxy_rows(real),
     ]
-    lines += ["", "## Timings", "", "| stage | seconds |", "|---|---|",
+    lines += ["## Timings", "", "| stage | seconds |", "|---|---|",
               *[f"| {k} | {v:.0f} |" for k, v in timings.items()], "",
-              "## Hub-ready folders", "", "`models/base` (pretrained model, `AutoModel` / `AutoModelForPreTraining`) "
-              "and `models/<head>` with model cards (`README.md`, model-index with the numbers above): "
-              "`galfm push --model models --repo org/galfm` sends the base to `org/galfm` and each head to "
-              "`org/galfm-<head>`.", ""]
+              "## Hub-ready folders", "", "`models/base` (the shipped pretrained model) and `models/<head>` with "
+              "model cards (`README.md`, model-index with the measured numbers): `galfm push --model models --repo "
+              "org/galfm` sends the base to `org/galfm` and each head to `org/galfm-<head>`.", ""]
     if evaluation["skipped"]:
         lines += ["## Skipped evaluations", ""] + [f"- {k}: {v}" for k, v in evaluation["skipped"].items()] + [""]
     text = "\n".join(lines)
@@ -348,31 +289,18 @@ def _write_report(out: Path, plan: DemoPlan, quick: bool, timings: dict, evaluat
                                      f"img{{max-width:100%}}</style></head><body>{html}</body></html>")
 
 
-def _cards(out: Path, plan: DemoPlan, evaluation: dict, repo: str = "org/galfm") -> None:
-    data_text = (f"{plan.galaxies} galaxies of the galfm simulated survey (`galfm simulate`, seed 0): BC03 stellar "
-                 "populations, Cloudy nebular emission, Calzetti dust, Inoue IGM; DESI-like spectra, J-PAS + GALEX + "
-                 "Legacy Surveys photometry, GalSim grz images; priors documented in the dataset card.")
-    config = GalFMConfig.from_pretrained(out / "models" / "base")
-
-    parameters = GalFMModel(config).num_parameters()
-    base_metrics = {**evaluation["tasks"].get("base/retrieval", {}), **evaluation["tasks"].get("base/outliers", {})}
-    write_base_card(out / "models" / "base", repo, "tiny", parameters,
-                    f"self-supervised pretraining, {plan.pretrain_steps} steps max / {plan.pretrain_minutes:g} min "
-                    "on 2 CPU cores (masked + autoregressive + contrastive)", data_text,
-                    {f"retrieval/{k}": v for k, v in base_metrics.items()},
-                    [out / "evaluation" / "base_embedding_map.png", out / "runs" / "pretrain" / "loss_curves.png"])
-    inputs = {"photoz": "J-PAS photometry", "properties": "spectrum + photometry",
-              "posterior": "spectrum + photometry", "sfh": "spectrum + photometry", "morphology": "grz image"}
-    heads = {"photoz": "GalFMForPropertyPrediction", "properties": "GalFMForPropertyPrediction",
-             "posterior": "GalFMForPosteriorEstimation", "sfh": "GalFMForStarFormationHistory",
-             "morphology": "GalFMForMorphologyClassification"}
-    for task in HEAD_TASKS:
-        write_head_card(out / "models" / task, task, f"{repo}-{task}", repo, evaluation["tasks"].get(task, {}),
-                        [out / "evaluation" / f"{task}.png"], f"Trainer, {plan.finetune_steps} steps from {repo}",
-                        data_text, inputs[task], heads[task])
+def _card(out: Path, plan: DemoPlan, evaluation: dict) -> None:
+    """The card of the head fine-tuned here (the shipped folders keep theirs)."""
+    data_text = (f"{plan.galaxies} galaxies of the galfm simulated survey (`galfm simulate`, seed 1): BC03 stellar "
+                 "populations, Cloudy nebular emission, Calzetti dust, Inoue IGM; DESI and SDSS fibre spectra, J-PAS + "
+                 "GALEX + Legacy Surveys + SDSS photometry, GalSim grz images; priors in the dataset card.")
+    write_head_card(out / "models" / NEW_HEAD, NEW_HEAD, f"{SHIPPED['base']}-{NEW_HEAD}", SHIPPED["base"],
+                    evaluation["tasks"].get(NEW_HEAD, {}), [out / "evaluation" / f"{NEW_HEAD}.png"],
+                    f"Trainer, {plan.finetune_steps} steps from {SHIPPED['base']}", data_text, "grz image",
+                    "GalFMForMorphologyClassification")
 
 
-def run_demo(out_dir: Path, data_dir: Path, quick: bool = False, seed: int = 0) -> dict:
+def run_demo(out_dir: Path, data_dir: Path, quick: bool = False, seed: int = 1) -> dict:
     """Run (or resume) the whole demo; returns the evaluation results."""
 
     torch.set_num_threads(2)
@@ -381,26 +309,23 @@ def run_demo(out_dir: Path, data_dir: Path, quick: bool = False, seed: int = 0) 
     out.mkdir(parents=True, exist_ok=True)
     plan = DemoPlan.make(quick)
     timings: dict[str, float] = {}
-    total = 7
-    with Stage(timings, 1, total, f"simulate {plan.galaxies} galaxies"):
+    total = 6
+    with Stage(timings, 1, total, f"simulate {plan.galaxies} evaluation galaxies"):
         data = _simulate(out, plan, seed)
-    with Stage(timings, 2, total, "pretrain the tiny model"):
-        pretrain_run = _pretrain(out, data, plan, seed)
-    with Stage(timings, 3, total, f"fine-tune {len(HEAD_TASKS)} heads with Trainer"):
-        _finetune(out, data, pretrain_run / "model", plan, seed)
-        models = _hub_folders(out, pretrain_run)
-    with Stage(timings, 4, total, "evaluate on the test split"):
-        evaluation = evaluate_models(models, data, out / "evaluation", max_samples=plan.eval_samples)
-    with Stage(timings, 5, total, "predicted spectrum, search gallery, training curves"):
+    with Stage(timings, 2, total, "the shipped models from the Hugging Face cache"):
+        models = _fetch_models(out)
+    with Stage(timings, 3, total, f"fine-tune a {NEW_HEAD} head with Trainer"):
+        _finetune_new_head(out, data, models, plan, seed)
+    with Stage(timings, 4, total, "evaluate: real galaxies and the simulated test split"):
+        evaluation = evaluate_models(models, data, out / "evaluation", max_samples=plan.eval_samples,
+                                     real_paths=default_real_paths(Path(data_dir)))
+    with Stage(timings, 5, total, "predicted spectrum and search gallery"):
         spectrum = _spectrum_plot(models / "base", data, out / "spectrum_from_photometry.png")
         _search_gallery(models / "base", data, out / "search_gallery.png", plan.eval_samples)
-        _training_curves(out, out / "training_curves.png")
-    with Stage(timings, 6, total, "real SDSS / DESI / Legacy Surveys galaxies"):
-        real = _real_galaxies(out, data_dir)
-    with Stage(timings, 7, total, "model cards and report"):
-        _cards(out, plan, evaluation)
+    with Stage(timings, 6, total, "model card and report"):
+        _card(out, plan, evaluation)
         (out / "demo_timings.json").write_text(json.dumps({"plan": asdict(plan), "seconds": timings}, indent=1))
-        _write_report(out, plan, quick, timings, evaluation, spectrum, real)
+        _write_report(out, plan, quick, timings, evaluation, spectrum)
     print(f"\nreport: {out / 'report.md'} (+ report.html); Hub-ready folders: {models}; total "
           f"{sum(timings.values()) / 60:.1f} min")
     return evaluation

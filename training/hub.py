@@ -98,12 +98,15 @@ def model_folders(folder: Path) -> dict[str, Path]:
 
 def push_models(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None,
                 endpoint: str | None = None) -> dict[str, str]:
-    """Push a model folder, or each model of a folder of models: the pretrained model (``base``) to ``repo_id``
-    and every head to ``repo_id-<name>``. Returns {repo: commit URL}."""
+    """Push a model folder, or each model of a folder of models: the pretrained model (``base``, or a subfolder
+    named as the repo, like ``pretrained/galfm``) to ``repo_id`` and every head to ``repo_id-<name>`` (a head
+    folder already named ``galfm-<name>`` keeps its name). Returns {repo: commit URL}."""
     folders = model_folders(Path(folder))
+    repo_name = repo_id.split("/")[-1]
     commits = {}
     for name, path in folders.items():
-        target = repo_id if name in ("", "base") else f"{repo_id}-{name}"
+        suffix = name[len(repo_name) + 1:] if name.startswith(f"{repo_name}-") else name
+        target = repo_id if name in ("", "base", repo_name) else f"{repo_id}-{suffix}"
         commits[target] = push_model(path, target, private, token, endpoint)
     return commits
 

@@ -132,12 +132,16 @@ def measure(head: GalFMForPropertyPrediction, processor: GalFMProcessor, galaxie
             z, sigma = float(out.mean[0, index]), float(out.std[0, index])
             entry = {"z": z, "sigma": sigma}
             if out.is_qso is not None:
-                entry.update(is_qso=bool(out.is_qso[0]), qso_score=float(out.qso_score[0]),
+                entry.update(encoder_z=float(out.encoder_redshift[0, 0]),
+                             encoder_sigma=float(out.encoder_redshift[0, 1]),
+                             is_qso=bool(out.is_qso[0]), qso_score=float(out.qso_score[0]),
                              peak_probability=float(out.redshift_peak_probability[0]),
                              from_scan=bool(out.redshift_source[0]))
             if galaxy.catalogue_z is not None:
                 dz = z - galaxy.catalogue_z
                 entry.update(dz=dz / (1 + galaxy.catalogue_z), within_2sigma=bool(abs(dz) < 2 * sigma))
+                if "encoder_z" in entry:
+                    entry["encoder_dz"] = (entry["encoder_z"] - galaxy.catalogue_z) / (1 + galaxy.catalogue_z)
             row[mode] = entry
         rows.append(row)
     return rows
@@ -157,6 +161,10 @@ def summarize(rows: Sequence[dict]) -> dict[str, Any]:
                          "within_0.01": float(np.mean(dz < 0.01)), "within_0.05": float(np.mean(dz < 0.05)),
                          "within_2sigma": float(np.mean([s["within_2sigma"] for s in scored])),
                          "median_abs_dz": float(np.median(dz))}
+        encoder = np.abs([s["encoder_dz"] for s in scored if "encoder_dz" in s])
+        if encoder.size:  # the same head without its template scan: the encoder's redshift alone
+            summary[mode]["encoder_alone_median_abs_dz"] = float(np.median(encoder))
+            summary[mode]["encoder_alone_within_0.05"] = float(np.mean(encoder < 0.05))
     bright = [r["photometry"] for r in secure if "photometry" in r and r["r_mag"] is not None and r["r_mag"] < 20]
     if bright:
         summary["photometry_r_lt_20"] = {"galaxies": len(bright),
@@ -179,6 +187,8 @@ def markdown_table(rows: Sequence[dict]) -> str:
             text += f" ({abs(entry['dz']):.4f}{'' if entry['within_2sigma'] else ', >2σ'})"
         if entry.get("is_qso"):
             text += " **QSO**"
+        if "encoder_z" in entry:
+            text += f"; encoder alone {entry['encoder_z']:.3f} ± {entry['encoder_sigma']:.3f}"
         return text
 
     lines = ["| object | file | catalogue z | class | secure | r | spectrum | spectrum + photometry | photometry |",

@@ -30,6 +30,7 @@ import torch
 from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
 from galfm.modeling_galfm import GalFMModel
 
+from . import benchmarking
 from .cards import write_base_card, write_head_card
 from .finetune import FinetuneConfig, finetune
 from .pretrain import DEFAULT_CONFIG, PretrainConfig, pretrain
@@ -39,6 +40,7 @@ from .tasks import PROPERTY_TARGETS
 REPO_ORG = "org"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 """Where the shipped folders live in a source checkout."""
+RESULTS_FILE = SHIPPED_DIR.parent / "benchmarks" / "RESULTS.md"
 
 
 @dataclass(frozen=True)
@@ -105,22 +107,27 @@ def _copy_model(source: Path, target: Path) -> None:
 
 
 def release(out: Path, work: Path, galaxies: int = 10000, pretrain_steps: int = 1800,
-            pretrain_minutes: float = 25.0, seed: int = 0) -> dict:
-    """Run (or resume) every step; returns the record written to ``out/release.json``."""
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    data = _simulate(work, galaxies, seed)
-    timings["simulate"] = time.perf_counter() - start
-    start = time.perf_counter()
-    pretrain_run = _pretrain(work, data, pretrain_steps, pretrain_minutes, seed)
-    timings["pretrain"] = time.perf_counter() - start
+            pretrain_minutes: float = 25.0, seed: int = 0, results_file: Path | None = None) -> dict:
+    """Run (or resume) every step; returns the record written to ``out/release.json`` (and, with
+    ``results_file``, its table in benchmarks/RESULTS.md)."""
+    work.mkdir(parents=True, exist_ok=True)
+    timings_file = work / "timings.json"  # wall time of each step when it ran (a resumed run keeps them)
+    timings: dict[str, float] = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
+
+    def timed(name: str, step, *args):
+        start = time.perf_counter()
+        result = step(*args)
+        if name not in timings or time.perf_counter() - start > 5.0:
+            timings[name] = time.perf_counter() - start
+            timings_file.write_text(json.dumps(timings, indent=1))
+        return result
+
+    data = timed("simulate", _simulate, work, galaxies, seed)
+    pretrain_run = timed("pretrain", _pretrain, work, data, pretrain_steps, pretrain_minutes, seed)
     pretrain_summary = json.loads((pretrain_run / "pretrain_summary.json").read_text()) \
         if (pretrain_run / "pretrain_summary.json").is_file() else {}
-    runs = {}
-    for head in SHIPPED_HEADS:
-        start = time.perf_counter()
-        runs[head.name] = _finetune(work, data, pretrain_run / "model", head, seed)
-        timings[head.name] = time.perf_counter() - start
+    runs = {head.name: timed(head.name, _finetune, work, data, pretrain_run / "model", head, seed)
+            for head in SHIPPED_HEADS}
 
     out.mkdir(parents=True, exist_ok=True)
     _copy_model(pretrain_run / "model", out / "galfm")
@@ -132,12 +139,36 @@ def release(out: Path, work: Path, galaxies: int = 10000, pretrain_steps: int = 
     record = {"galaxies": galaxies, "seed": seed, "hardware": hardware(), "timings_s": timings,
               "pretrain": pretrain_summary, "real_sky": real_summary,
               "heads": {h.name: json.loads((runs[h.name] / "metrics.json").read_text()) for h in SHIPPED_HEADS}}
-    _write_cards(out, record, real_rows, runs)
+    _write_cards(out, record, real_rows, runs, pretrain_run)
     (out / "release.json").write_text(json.dumps(record, indent=1, default=str))
+    if results_file is not None:
+        benchmarking.record(results_file, "release", "The shipped models (galfm release)", release_table(record))
     return record
 
 
-def _write_cards(out: Path, record: dict, real_rows: list[dict], runs: dict[str, Path]) -> None:
+def release_table(record: dict) -> str:
+    """What was trained, for how long, and how each head scores on the simulated test split."""
+    minutes = {k: v / 60 for k, v in record["timings_s"].items()}
+    lines = [f"`galfm release --record` on {record['hardware']}: {record['galaxies']} simulated galaxies (seed "
+             f"{record['seed']}), `tiny` encoder pretrained {record['pretrain'].get('steps')} steps of 16 in "
+             f"{minutes['pretrain']:.1f} min, then each head with Trainer (batch 32) on random input subsets.", "",
+             "| model | steps | minutes | simulated test split (all inputs) |", "|---|---|---|---|",
+             f"| org/galfm | {record['pretrain'].get('steps')} | {minutes['pretrain']:.1f} | final loss "
+             f"{record['pretrain'].get('final_loss', float('nan')):.3f} |"]
+    chosen = {"galfm-properties": ["redshift/sigma_nmad", "redshift/outlier_fraction", "redshift/coverage_68",
+                                   "log_mstar/r2", "log_mstar/coverage_68", "log_ssfr/r2"],
+              "galfm-photoz": ["redshift/sigma_nmad", "redshift/outlier_fraction", "redshift/coverage_68"],
+              "galfm-sfh": ["log_age_mw/scatter_dex", "log_z/nmad", "sfh/mean_bin_scatter"],
+              "galfm-posterior": ["log_mstar/coverage_68", "log_mstar/coverage_95", "log_mstar/rank_ks"]}
+    for head in SHIPPED_HEADS:
+        metrics = record["heads"][head.name]
+        text = ", ".join(f"{k} {metrics['test_' + k]:.4g}" for k in chosen.get(head.name, [])
+                         if isinstance(metrics.get("test_" + k), (int, float)))
+        lines.append(f"| {head.repo_id} | {metrics['steps']} | {minutes[head.name]:.1f} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_cards(out: Path, record: dict, real_rows: list[dict], runs: dict[str, Path], pretrain_run: Path) -> None:
     data_text = (f"{record['galaxies']} galaxies of the galfm simulated survey (`galfm simulate --n "
                  f"{record['galaxies']} --seed {record['seed']}`: 30% SDSS-main-like r < 17.77, 70% r < 22.5; "
                  "DESI and SDSS spectra through fibres, J-PAS + GALEX + Legacy Surveys + SDSS photometry, grz images)")
@@ -146,7 +177,7 @@ def _write_cards(out: Path, record: dict, real_rows: list[dict], runs: dict[str,
     write_base_card(out / "galfm", f"{REPO_ORG}/galfm", "tiny", parameters,
                     f"`galfm release`: self-supervised pretraining (masked + autoregressive + contrastive), {steps} "
                     f"steps in {record['timings_s']['pretrain'] / 60:.1f} min on {record['hardware']}", data_text,
-                    {}, [])
+                    {}, [pretrain_run / "loss_curves.png"])
     for head in SHIPPED_HEADS:
         metrics = record["heads"][head.name]
         scores = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
@@ -185,13 +216,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--pretrain-steps", type=int, default=1800)
     parser.add_argument("--pretrain-minutes", type=float, default=25.0, help="time limit of the pretraining")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--record", action="store_true", help="write the table into benchmarks/RESULTS.md")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     record = release(Path(args.out), Path(args.work), args.galaxies, args.pretrain_steps, args.pretrain_minutes,
-                     args.seed)
+                     args.seed, RESULTS_FILE if args.record else None)
     print(json.dumps(record["real_sky"], indent=1))
     return 0
 

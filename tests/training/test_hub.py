@@ -180,3 +180,14 @@ def test_pickles_are_refused(tmp_path):
     (tmp_path / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(HubPushError, match="safetensors only"):
         push_model(tmp_path, "org/x", token="hf_write", endpoint="http://127.0.0.1:9")
+
+
+def test_the_shipped_layout_pushes_each_folder_to_its_own_repo(tmp_path, monkeypatch):
+    from galfm.training import hub
+
+    for name in ("galfm", "galfm-properties", "galfm-photoz"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    monkeypatch.setattr(hub, "push_model", lambda path, target, *args: f"{Path(path).name}->{target}")
+    assert sorted(hub.push_models(tmp_path, "you/galfm").values()) == [
+        "galfm->you/galfm", "galfm-photoz->you/galfm-photoz", "galfm-properties->you/galfm-properties"]
