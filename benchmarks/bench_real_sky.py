@@ -1,6 +1,6 @@
 """Real galaxies through the shipped property head: redshift from the spectrum, spectrum + photometry, photometry.
 
-    python benchmarks/bench_real_sky.py [--head org/galfm-properties] [--paths FOLDER ...] [--out DIR] [--record]
+    python benchmarks/bench_real_sky.py [--head pretrained/galfm-properties] [--paths FOLDER ...] [--out DIR] [--record]
 
 Reads every real file at hand: tests/data (SDSS, DESI), the spectra the ppxf package ships (NGC 3073 and
 NGC 3522 SDSS DR18, LEGA-C M19_56670) and any folder passed with --paths. Prints the per-object table and the
@@ -34,6 +34,7 @@ from galfm.training.real_sky import (
     read_real_galaxies,
     summarize,
 )
+from galfm.training.release import SHIPPED_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -60,7 +61,8 @@ def summary_table(summary: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--head", default="org/galfm-properties", help="property head folder or repo id")
+    parser.add_argument("--head", default=str(SHIPPED_DIR / "galfm-properties"),
+                        help="property head folder or repo id (default: the shipped head, pretrained/galfm-properties)")
     parser.add_argument("--paths", nargs="*", default=[], help="more files or folders of real spectra")
     parser.add_argument("--out", default="real_sky_output")
     parser.add_argument("--record", action="store_true", help="write the tables into benchmarks/RESULTS.md")
@@ -80,7 +82,9 @@ def main() -> int:
     (out / "real_sky.json").write_text(json.dumps({"summary": summary, "objects": rows}, indent=1))
     plot_real_sky(rows, out / "real_sky.png")
     table = markdown_table(rows)
-    text = (f"`python benchmarks/bench_real_sky.py --head {args.head} --record` ({len(galaxies)} objects, "
+    head_name = Path(args.head).relative_to(ROOT) if Path(args.head).is_absolute() and ROOT in Path(args.head).parents \
+        else args.head
+    text = (f"`python benchmarks/bench_real_sky.py --head {head_name} --record` ({len(galaxies)} objects, "
             f"{seconds:.2f} s per object for all three input modes, CPU)\n\n{summary_table(summary)}\n{table}\n")
     (out / "real_sky.md").write_text(text)
     print(text)

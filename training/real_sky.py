@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from astropy.io import fits
 
 from galfm.datasets_scripts.desi import read_coadd, redshift_file
 from galfm.datasets_scripts.eso_phase3 import read_phase3_spectrum
@@ -80,14 +81,30 @@ def _r_mag(record: dict) -> float | None:
     return None
 
 
+def file_format(path: Path) -> str | None:
+    """``"sdss"``, ``"desi"`` or ``"eso_phase3"`` from the file's HDU names (whatever it is called), else None."""
+    try:
+        with fits.open(path, memmap=True) as hdus:
+            names = {h.name for h in hdus}
+    except (OSError, ValueError):
+        return None
+    if "COADD" in names and names & {"SPECOBJ", "SPALL"}:
+        return "sdss"
+    if "FIBERMAP" in names and "B_FLUX" in names:
+        return "desi"
+    if "PHASE3SPECTRA" in names:
+        return "eso_phase3"
+    return None
+
+
 def read_file(path: Path) -> list[dict]:
-    """The records of one real file of a known format (none for other files)."""
-    name = path.name
-    if name.startswith("spec-"):
+    """The records of one real file of a known format (none for other files, e.g. redrock catalogues)."""
+    kind = file_format(path)
+    if kind == "sdss":
         return [read_spec(path)]
-    if name.startswith("coadd-"):
+    if kind == "desi":
         return read_coadd(path, redshift_file(path))
-    if name.startswith(("legac_", "ADP.")):
+    if kind == "eso_phase3":
         return [read_phase3_spectrum(path)]
     return []
 
