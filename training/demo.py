@@ -56,7 +56,7 @@ class DemoPlan:
     @classmethod
     def make(cls, quick: bool) -> DemoPlan:
         if quick:
-            return cls(galaxies=160, finetune_steps=10, eval_samples=24, batch_size=16)
+            return cls(galaxies=320, finetune_steps=10, eval_samples=24, batch_size=16)
         return cls(galaxies=2000, finetune_steps=300, eval_samples=400)
 
 

@@ -22,9 +22,12 @@ def test_sdss_spec_units_and_redshift(data_dir):
     assert 0 < spec["mask"].mean() < 0.05
 
 
-def test_sdss_redshift_failure_keeps_data_but_no_redshift(data_dir):
+def test_sdss_redshift_failure_keeps_data_and_its_flagged_redshift(data_dir):
+    from galfm.datasets_scripts.schema import trusted_properties
+
     record = read_spec(data_dir / "sdss" / "spec-0269-51581-0003.fits")  # ZWARNING = 6
-    assert record["properties"] is None
+    assert "redshift" in record["properties"] and "sdss_zwarning=6" in record["flags"]  # nothing is lost
+    assert "redshift" not in trusted_properties(record)  # and no task takes it as a label
     assert record["spectrum"] is not None and record["photometry"] is not None
 
 
