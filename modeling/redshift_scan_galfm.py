@@ -168,7 +168,8 @@ class GalFMRedshiftScan(nn.Module):
 
 @dataclass
 class RedshiftPosterior:
-    """The scan turned into a redshift: ``redshift`` and ``sigma`` (B,), the posterior ``pdf`` (B, S) per grid
+    """The scan turned into a redshift: ``redshift`` (B,), the highest peak, and ``sigma`` (B,), its width widened by
+    the spread of the posterior mass outside it; the posterior ``pdf`` (B, S) per grid
     pixel on ``grid`` (S,), ``peak_probability`` (B,) (the share of the posterior in the chosen peak; low means
     several solutions), ``is_qso`` (B,) and ``qso_score`` (B,): galaxy-fit minus QSO-fit chi2 over the reduced
     chi2 (large: not a normal galaxy)."""
@@ -235,7 +236,10 @@ def redshift_posterior(scan: RedshiftScan, prior_mean: torch.Tensor, prior_std: 
         near = (pixels[None] - position[:, None]).abs() <= 3 * sigma_px[:, None] + 1
         redshift = torch.pow(10.0, position * step) - 1
         sigma = LOG10 * step * (1 + redshift) * sigma_px
-        results.append((redshift, sigma, pdf, (pdf * near).sum(-1)))
+        # the posterior mass outside the reported peak widens sigma by its spread about the reported redshift
+        # (the second moment), so a spectrum with other plausible solutions is never quoted as precise
+        elsewhere = (pdf * ~near * (grid[None] - redshift[:, None]) ** 2).sum(-1)
+        results.append((redshift, torch.sqrt(sigma**2 + elsewhere), pdf, (pdf * near).sum(-1)))
     (gz, gs, gpdf, gpeak), (qz, qs, qpdf, qpeak) = results
     pdf = torch.zeros(gpdf.shape[0], qso_grid.numel(), dtype=gpdf.dtype, device=gpdf.device)
     pdf[:, :galaxy_grid.numel()] = gpdf

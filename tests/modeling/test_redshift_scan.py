@@ -79,6 +79,7 @@ def test_a_lone_emission_line_shows_several_redshift_peaks(scan_head):
     record = {"spectrum": {"wavelength": centres[keep], "flux": flux[keep], "ivar": np.full(keep.sum(), 400.0)}}
     out = predict(head, processor, [record])
     assert float(out.redshift_peak_probability[0]) < 0.9  # the posterior keeps the other identifications
+    assert float(out.std[0, 0]) > 0.05  # and the quoted sigma says so: never a precise wrong redshift
     pdf = out.redshift_pdf[0].numpy()
     peaks = np.flatnonzero((pdf[1:-1] > pdf[:-2]) & (pdf[1:-1] >= pdf[2:]) & (pdf[1:-1] > 0.02 * pdf.max()))
     assert peaks.size >= 2
