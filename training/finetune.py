@@ -196,12 +196,12 @@ def finetune(args: FinetuneConfig) -> dict:
     model = build_head(task, args, processor, label2id)
     if args.freeze_encoder:
         model.freeze_encoder()
+    if args.redshift_scan and ("redshift" not in task.targets or task.head is not GalFMForPropertyPrediction):
+        raise ValueError("--redshift-scan: only a property head predicting redshift has a redshift scan")
     train_set = InputSubsets(train, task.inputs, seed=args.seed) if args.input_subsets else train
     trainer = build_trainer(model, task, train_set, GalaxyTaskCollator(processor, task, label2id), args)
     trainer.train()
     if args.redshift_scan:
-        if "redshift" not in task.targets or task.head is not GalFMForPropertyPrediction:
-            raise ValueError("--redshift-scan: only a property head predicting redshift has a redshift scan")
         add_redshift_scan(model, processor, seed=args.seed)
     metrics = {"task": task.name, "inputs": list(task.inputs), "targets": list(task.targets),
                "band_prefixes": list(task.band_prefixes), "train_galaxies": len(train),
