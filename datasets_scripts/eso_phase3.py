@@ -29,8 +29,7 @@ def _unit(header, column: int, field: str, path) -> u.UnitBase:
     text = header.get(f"TUNIT{column}")
     if not text:
         raise ValueError(f"{path}: {field} has no TUNIT{column}; an ESO Phase 3 spectrum names its units")
-    return u.Unit(text.replace("**", "^"), format="fits" if "^" not in text and "**" not in text else None,
-                  parse_strict="raise")
+    return u.Unit(text.replace("**", "^"), parse_strict="raise")  # ESO writes powers as ** (10**(-19).erg...)
 
 
 def read_phase3_spectrum(path: str | os.PathLike) -> dict[str, Any]:

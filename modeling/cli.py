@@ -17,8 +17,7 @@ from .training import hub as push_job
 from .training import pretrain as pretrain_job
 from .training import release as release_job
 from .training.demo import run_demo
-
-TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+from .training.real_sky import TESTS_DATA
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

@@ -23,7 +23,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from numpy.polynomial.legendre import legvander
 from torch import nn
 
 from .configuration_galfm import GalFMConfig
@@ -52,13 +54,7 @@ def shift_redshifts(num_shifts: int, log_step: float, device=None) -> torch.Tens
 
 def legendre_basis(num_pixels: int, degree: int, dtype=torch.float64, device=None) -> torch.Tensor:
     """(degree + 1, num_pixels) Legendre polynomials on x in [-1, 1] across the observed grid."""
-    x = torch.linspace(-1.0, 1.0, num_pixels, dtype=dtype, device=device)
-    basis = [torch.ones_like(x)]
-    if degree >= 1:
-        basis.append(x)
-    for n in range(1, degree):
-        basis.append(((2 * n + 1) * x * basis[n] - n * basis[n - 1]) / (n + 1))
-    return torch.stack(basis[: degree + 1])
+    return torch.as_tensor(legvander(np.linspace(-1.0, 1.0, num_pixels), degree).T, dtype=dtype, device=device)
 
 
 class GalFMRedshiftScan(nn.Module):

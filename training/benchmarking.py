@@ -15,9 +15,7 @@ from galfm.datasets_scripts.parquet_shards import load_records
 
 from .finetune import FinetuneConfig, finetune
 from .metrics import load_metric
-
-R_BANDS = ("decam_r", "sdss_r", "jpas_rSDSS")
-"""Bands standing for an SDSS-r magnitude, in order of preference."""
+from .real_sky import r_magnitude
 
 
 def record(results_file: str | Path, name: str, heading: str, table: str) -> None:
@@ -56,17 +54,11 @@ def run_finetune(task: str, data: Path, base: Path | None, out: Path, steps: int
 
 
 def r_band_magnitudes(data: Path, object_ids, split: str = "test") -> np.ndarray:
-    """SDSS-r-like AB magnitude of galaxies from their catalogue photometry (the first of `R_BANDS` they have);
-    NaN where none."""
+    """SDSS-r-like AB magnitude of galaxies from their catalogue photometry (`real_sky.r_magnitude`); NaN where
+    none."""
     rows = load_records(data, split=split).select_columns(["object_id", "photometry"])
-    mags = {}
-    for row in rows:
-        phot = row["photometry"] or {}
-        bands = list(phot.get("band") or [])
-        band = next((b for b in R_BANDS if b in bands), None)
-        if band is not None:
-            mags[row["object_id"]] = 22.5 - 2.5 * np.log10(max(phot["flux"][bands.index(band)], 1e-3))
-    return np.array([mags.get(i, np.nan) for i in object_ids])
+    mags = {row["object_id"]: r_magnitude(row["photometry"]) for row in rows}
+    return np.array([np.nan if mags.get(i) is None else mags[i] for i in object_ids])
 
 
 def photoz_rows(name: str, out: Path, data: Path, r_limit: float | None = 22.0) -> list[str]:
@@ -86,4 +78,4 @@ def photoz_rows(name: str, out: Path, data: Path, r_limit: float | None = 22.0) 
             f"{100 * cover['coverage_68']:.0f}%/{100 * cover['coverage_95']:.0f}% |"]
 
 
-__all__ = ["R_BANDS", "photoz_rows", "r_band_magnitudes", "record", "run_finetune", "spread"]
+__all__ = ["photoz_rows", "r_band_magnitudes", "record", "run_finetune", "spread"]

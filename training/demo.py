@@ -38,7 +38,7 @@ from galfm.search_galfm import GalaxyIndex, embed_galaxies
 from .cards import write_head_card
 from .evaluate import evaluate_models
 from .finetune import FinetuneConfig, finetune
-from .real_sky import default_real_paths
+from .real_sky import default_real_paths, summary_markdown
 from .release import REPO_ORG, SHIPPED_HEADS
 
 SHIPPED = {"base": f"{REPO_ORG}/galfm", **{h.task: h.repo_id for h in SHIPPED_HEADS}}
@@ -140,13 +140,11 @@ def _spectrum_plot(base: Path, data: Path, path: Path, galaxies: int = 40) -> di
                                wavelength_range=(wave[0], wave[-1]))[0]["spectrum"]
         return answer, np.interp(answer["wavelength"], wave, np.asarray(row["spectrum"]["flux"]))
 
-    ratios = []
-    for row in candidates:
-        answer, truth = predicted(row)
-        ratios.append(float(np.median(answer["flux"]) / np.median(truth)))
+    predictions = [predicted(row) for row in candidates]
+    ratios = [float(np.median(answer["flux"]) / np.median(truth)) for answer, truth in predictions]
     order = np.argsort([signal_to_noise(r) for r in candidates])
-    row = candidates[int(order[int(0.75 * (len(order) - 1))])]
-    pred, grid_true = predicted(row)
+    chosen = int(order[int(0.75 * (len(order) - 1))])
+    row, (pred, grid_true) = candidates[chosen], predictions[chosen]
     true_wave, true_flux = np.asarray(row["spectrum"]["wavelength"]), np.asarray(row["spectrum"]["flux"])
     ivar = np.asarray(row["spectrum"]["ivar"])
     bins = len(true_wave) // 8 * 8  # ivar-weighted means of 8 pixels, for the eye
@@ -249,20 +247,11 @@ def _real_sky_section(evaluation: dict) -> list[str]:
     real = evaluation["real_sky"].get("properties")
     if real is None:
         return ["No real spectra were found (pass --data-dir, or install ppxf for its spectra).", ""]
-    summary = real["summary"]
     lines = ["Every real spectrum at hand through the shipped `org/galfm-properties` head, which never saw real "
              "data: its redshift from a spectrum is a fit of rest-frame templates at every redshift "
              "(`galfm.redshift_scan_galfm`) with the encoder's own redshift as the prior. Secure = the pipeline "
-             "redshift has no warning and the class is GALAXY; |dz| = |z - z_catalogue| / (1 + z_catalogue).", ""]
-    for mode in ("spectrum", "spectrum+photometry", "photometry"):
-        if mode in summary:
-            m = summary[mode]
-            lines.append(f"- from {mode}: {m['within_0.003']:.0%} of {m['galaxies']} secure galaxies within 0.003, "
-                         f"{m['within_0.01']:.0%} within 0.01, {m['within_2sigma']:.0%} within 2σ "
-                         f"(median |dz| {m['median_abs_dz']:.2g})")
-    if "qso" in summary:
-        lines.append(f"- broad-line QSOs flagged as not a normal galaxy: {summary['qso']['flagged']:.0%} of "
-                     f"{summary['qso']['objects']}")
+             "redshift has no warning and the class is GALAXY; |dz| = |z - z_catalogue| / (1 + z_catalogue).", "",
+             summary_markdown(real["summary"])]
     return lines + ["", real["table"], "", f"![real galaxies](evaluation/{real['plot']})", ""]
 
 

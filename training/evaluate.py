@@ -31,7 +31,7 @@ from galfm.search_galfm import GalaxyIndex, embed_galaxies
 
 from .metrics import load_metric
 from .plots import plot_task
-from .real_sky import TESTS_DATA, default_real_paths, plot_real_sky, run_real_sky
+from .real_sky import TESTS_DATA, default_real_paths, plot_real_sky, run_real_sky, summary_markdown
 from .real_sky import markdown_table as real_sky_table
 from .tasks import GalaxyTaskCollator, MissingLabelsError, TaskSpec, get_task, load_task_splits
 
@@ -234,8 +234,8 @@ def evaluate_models(model_dir: str | Path, data_dir: str | Path, out_dir: str | 
 def markdown_report(results: dict) -> str:
     lines = [f"# galfm evaluation on `{results['data']}` ({results['split']} split)", ""]
     for name, real in results.get("real_sky", {}).items():
-        lines += [f"## {name} on real galaxies", "", "```json", json.dumps(real["summary"], indent=1), "```", "",
-                  real["table"], "", f"![{name} real sky]({real['plot']})", ""]
+        lines += [f"## {name} on real galaxies", "", summary_markdown(real["summary"]), real["table"], "",
+                  f"![{name} real sky]({real['plot']})", ""]
     for task, metrics in results["tasks"].items():
         lines += [f"## {task}", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]

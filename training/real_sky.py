@@ -24,7 +24,7 @@ from galfm.datasets_scripts.desi import read_coadd, redshift_file
 from galfm.datasets_scripts.eso_phase3 import read_phase3_spectrum
 from galfm.datasets_scripts.schema import redshift_is_flagged
 from galfm.datasets_scripts.sdss import read_spec
-from galfm.heads_galfm import GalFMForPropertyPrediction
+from galfm.heads_galfm import GalFMForPropertyPrediction, load_head
 from galfm.modalities import select_modalities
 from galfm.processing_galfm import GalFMProcessor
 
@@ -37,7 +37,8 @@ INPUT_MODES: dict[str, tuple[str, ...]] = {
     "spectrum+photometry": ("spectrum", "photometry"),
     "photometry": ("photometry",),
 }
-R_BANDS = ("sdss_r", "decam_r", "bass_r")
+R_BANDS = ("decam_r", "sdss_r", "jpas_rSDSS", "bass_r")
+"""r-like bands, in the order a galaxy's r magnitude is taken from (the first it has)."""
 TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 """The real files bundled with a source checkout (SDSS, DESI, Legacy Surveys, ...)."""
 
@@ -54,13 +55,9 @@ class RealGalaxy:
     r_mag: float | None
 
 
-def ppxf_spectra_dir() -> Path | None:
-    """The folder of real spectra the installed ``ppxf`` ships (NGC 3073, NGC 3522, a LEGA-C galaxy), if any."""
-    try:
-        folder = Path(str(resources.files("ppxf") / "spectra"))
-    except ModuleNotFoundError:
-        return None
-    return folder if folder.is_dir() else None
+def ppxf_spectra_dir() -> Path:
+    """The folder of real spectra the ``ppxf`` package (a galfm dependency) ships: NGC 3073, NGC 3522, LEGA-C."""
+    return Path(str(resources.files("ppxf") / "spectra"))
 
 
 def _class_of(record: dict) -> str:
@@ -71,14 +68,13 @@ def _class_of(record: dict) -> str:
     return "GALAXY" if record["object_id"] in CATALOGUE_REDSHIFTS else "UNKNOWN"
 
 
-def _r_mag(record: dict) -> float | None:
-    photometry = record.get("photometry")
-    if not photometry:
+def r_magnitude(photometry: dict | None) -> float | None:
+    """AB magnitude in the first of `R_BANDS` the photometry has (fluxes in nanomaggies, floored at 1e-3)."""
+    bands = [str(b) for b in (photometry or {}).get("band") or []]
+    band = next((b for b in R_BANDS if b in bands), None)
+    if band is None:
         return None
-    for band, flux in zip(photometry["band"], photometry["flux"]):
-        if band in R_BANDS and flux > 0:
-            return float(22.5 - 2.5 * np.log10(flux))
-    return None
+    return float(22.5 - 2.5 * np.log10(max(float(photometry["flux"][bands.index(band)]), 1e-3)))
 
 
 def file_format(path: Path) -> str | None:
@@ -126,7 +122,7 @@ def read_real_galaxies(paths: Sequence[str | Path]) -> list[RealGalaxy]:
                 z = CATALOGUE_REDSHIFTS[record["object_id"]][0]
             cls = _class_of(record)
             secure = z is not None and not redshift_is_flagged(record) and cls == "GALAXY"
-            galaxies.append(RealGalaxy(record, str(path), z, cls, secure, _r_mag(record)))
+            galaxies.append(RealGalaxy(record, str(path), z, cls, secure, r_magnitude(record.get("photometry"))))
     return galaxies
 
 
@@ -193,6 +189,30 @@ def summarize(rows: Sequence[dict]) -> dict[str, Any]:
     return summary
 
 
+def summary_markdown(summary: dict) -> str:
+    """The summary against the bar as Markdown: a table per input mode, then the r < 20 and QSO lines."""
+    lines = ["| input | galaxies | within 0.003 | within 0.01 | within 0.05 | abs dz < 2 sigma | median abs dz |",
+             "|---|---|---|---|---|---|---|"]
+    for mode in INPUT_MODES:
+        if mode in summary:
+            s = summary[mode]
+            lines.append(f"| {mode} | {s['galaxies']} | {s['within_0.003']:.2f} | {s['within_0.01']:.2f} | "
+                         f"{s['within_0.05']:.2f} | {s['within_2sigma']:.2f} | {s['median_abs_dz']:.5f} |")
+    extra = []
+    if "spectrum" in summary and "encoder_alone_median_abs_dz" in summary["spectrum"]:
+        s = summary["spectrum"]
+        extra.append(f"the encoder alone (no template scan), from the spectrum: median abs dz "
+                     f"{s['encoder_alone_median_abs_dz']:.3f}, {s['encoder_alone_within_0.05']:.2f} within 0.05")
+    if "photometry_r_lt_20" in summary:
+        b = summary["photometry_r_lt_20"]
+        extra.append(f"photometry alone, r < 20: {b['within_0.05']:.2f} of {b['galaxies']} within 0.05 (1+z)")
+    if "qso" in summary:
+        q = summary["qso"]
+        extra.append(f"QSOs: {q['flagged']:.2f} of {q['objects']} flagged as QSO (not a normal galaxy); "
+                     f"{q['within_0.01']:.2f} with the QSO redshift within 0.01")
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {e}" for e in extra) + "\n"
+
+
 def markdown_table(rows: Sequence[dict]) -> str:
     """Per object: catalogue z and class, then z +- sigma and |dz|/(1+z) per input mode."""
 
@@ -255,8 +275,6 @@ def run_real_sky(head_dir: str | Path, paths: Sequence[str | Path], out_dir: str
                  ) -> tuple[list[dict], dict]:
     """Measure every real object in ``paths`` with the property head in ``head_dir``; with ``out_dir`` write
     ``real_sky.json``, ``real_sky.md`` and ``real_sky.png`` there."""
-    from galfm.heads_galfm import load_head
-
     head = load_head(str(head_dir))
     if not isinstance(head, GalFMForPropertyPrediction) or "redshift" not in head.targets:
         raise ValueError(f"{head_dir}: the real-sky benchmark needs a property head predicting redshift")
@@ -274,12 +292,10 @@ def run_real_sky(head_dir: str | Path, paths: Sequence[str | Path], out_dir: str
 
 def default_real_paths(tests_data: Path | None = None) -> list[Path]:
     """tests/data (SDSS, DESI) and the ppxf package's spectra, where present."""
-    paths = [p for p in ([tests_data / "sdss", tests_data / "desi"] if tests_data else []) if p.is_dir()]
-    shipped = ppxf_spectra_dir()
-    if shipped is not None:
-        paths.append(shipped)
-    return paths
+    folders = [tests_data / "sdss", tests_data / "desi"] if tests_data else []
+    return [p for p in [*folders, ppxf_spectra_dir()] if p.is_dir()]
 
 
-__all__ = ["CATALOGUE_REDSHIFTS", "INPUT_MODES", "RealGalaxy", "default_real_paths", "markdown_table", "measure",
-           "plot_real_sky", "ppxf_spectra_dir", "read_real_galaxies", "run_real_sky", "summarize"]
+__all__ = ["CATALOGUE_REDSHIFTS", "INPUT_MODES", "R_BANDS", "RealGalaxy", "default_real_paths", "markdown_table",
+           "measure", "plot_real_sky", "ppxf_spectra_dir", "r_magnitude", "read_real_galaxies", "run_real_sky",
+           "summarize", "summary_markdown"]

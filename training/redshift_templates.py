@@ -16,15 +16,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 from astropy.cosmology import Planck18
+from scipy.ndimage import gaussian_filter1d
 
 from galfm.configuration_galfm import GalFMConfig
+from galfm.datasets_scripts.simulator.instruments import C_KMS
 from galfm.datasets_scripts.simulator.priors import draw_population
 from galfm.datasets_scripts.simulator.sed import GalaxySED
 from galfm.datasets_scripts.simulator.stellar_populations import bin_onto_edges
+from galfm.modality_spectrum import log_grid_edges
 from galfm.processing_galfm import GalFMProcessor
 from galfm.redshift_scan_galfm import GalFMRedshiftScan
-
-C_KMS = 299792.458
 
 # (vacuum Angstrom, relative strength) per narrow-line group; each group is one template.
 NARROW_LINE_GROUPS: dict[str, tuple[tuple[float, float], ...]] = {
@@ -50,19 +51,19 @@ QSO_LINE_GROUPS: dict[str, tuple[tuple[float, float], ...]] = {
 QSO_LINE_FWHM_KMS = 4000.0
 
 
-def rest_grid(config: GalFMConfig) -> np.ndarray:
-    """Centres (Angstrom) of the scan's rest-frame pixels: rest pixel j + (max_shift - s) lands on observed
+def rest_edges(config: GalFMConfig) -> np.ndarray:
+    """Pixel edges (Angstrom) of the scan's rest-frame grid: rest pixel j + (max_shift - s) lands on observed
     pixel j at shift s."""
     settings = config.head_config
     step, shift = settings.scan_log_step, settings.scan_max_shift
-    log_min = settings.scan_observed_log_min + 0.5 * step - shift * step
-    return 10 ** (log_min + step * np.arange(settings.scan_observed_pixels + shift))
+    return log_grid_edges(settings.scan_observed_log_min - shift * step, step,
+                          settings.scan_observed_pixels + shift)
 
 
-def _edges(centres: np.ndarray) -> np.ndarray:
-    log_c = np.log10(centres)
-    step = log_c[1] - log_c[0]
-    return 10 ** np.concatenate([log_c - 0.5 * step, [log_c[-1] + 0.5 * step]])
+def rest_grid(config: GalFMConfig) -> np.ndarray:
+    """Centres (Angstrom) of the scan's rest-frame pixels (geometric means of their edges)."""
+    edges = rest_edges(config)
+    return np.sqrt(edges[1:] * edges[:-1])
 
 
 def _gaussian_lines(centres: np.ndarray, lines, sigma_kms: float) -> np.ndarray:
@@ -74,23 +75,18 @@ def _gaussian_lines(centres: np.ndarray, lines, sigma_kms: float) -> np.ndarray:
     return out
 
 
-def _smooth(spectra: np.ndarray, sigma_kms: float, log_step: float) -> np.ndarray:
-    sigma_px = sigma_kms / (C_KMS * np.log(10) * log_step)
-    n = spectra.shape[-1]
-    n_fft = int(2 ** np.ceil(np.log2(n + 8 * sigma_px)))
-    transfer = np.exp(-2.0 * (np.pi * np.fft.rfftfreq(n_fft) * sigma_px) ** 2)
-    return np.fft.irfft(np.fft.rfft(spectra, n=n_fft, axis=-1) * transfer, n=n_fft, axis=-1)[..., :n]
-
-
-def continuum_components(centres: np.ndarray, num_components: int = 6, num_galaxies: int = 1500,
+def continuum_components(edges: np.ndarray, num_components: int = 6, num_galaxies: int = 1500,
                          seed: int = 0, sigma_kms: float = 150.0) -> np.ndarray:
-    """Leading principal components (num_components, R) of simulated stellar continua on the rest grid."""
+    """Leading principal components (num_components, R) of simulated stellar continua on the rest grid of
+    ``edges`` (uniform in log lambda), broadened to a velocity dispersion of ``sigma_kms``."""
     rng = np.random.default_rng(seed)
     model = GalaxySED(Planck18)
     population = draw_population(rng, num_galaxies, Planck18, model.grid.bin_live_fraction[4], r_limit=22.5)
     sed = model.rest_frame(population.params)
-    spectra = bin_onto_edges(model.wavelength, sed.continuum.astype(np.float64), _edges(centres))
-    spectra = _smooth(spectra, sigma_kms, np.log10(centres[1] / centres[0]))
+    spectra = bin_onto_edges(model.wavelength, sed.continuum.astype(np.float64), edges)
+    pixel_kms = C_KMS * np.log(10) * np.log10(edges[1] / edges[0])
+    spectra = gaussian_filter1d(spectra, sigma_kms / pixel_kms, axis=-1, mode="nearest")
+    centres = np.sqrt(edges[1:] * edges[:-1])
     optical = (centres > 4000) & (centres < 6000)
     spectra /= np.median(spectra[:, optical], axis=1, keepdims=True)
     _, _, vt = np.linalg.svd(spectra, full_matrices=False)
@@ -98,9 +94,10 @@ def continuum_components(centres: np.ndarray, num_components: int = 6, num_galax
     return components / np.abs(components).max(axis=1, keepdims=True)
 
 
-def galaxy_templates(centres: np.ndarray, line_sigma_kms: float = 120.0, seed: int = 0) -> np.ndarray:
-    """(K_g, R): continuum components, then one template per narrow-line group."""
-    continuum = continuum_components(centres, seed=seed)
+def galaxy_templates(edges: np.ndarray, line_sigma_kms: float = 120.0, seed: int = 0) -> np.ndarray:
+    """(K_g, R): continuum components, then one template per narrow-line group, on the grid of ``edges``."""
+    centres = np.sqrt(edges[1:] * edges[:-1])
+    continuum = continuum_components(edges, seed=seed)
     lines = np.stack([_gaussian_lines(centres, group, line_sigma_kms) for group in NARROW_LINE_GROUPS.values()])
     lines /= lines.max(axis=1, keepdims=True)
     return np.concatenate([continuum, lines]).astype(np.float32)
@@ -123,8 +120,8 @@ def add_redshift_scan(model: torch.nn.Module, processor: GalFMProcessor, seed: i
     settings.scan_observed_log_min = float(processor.spectrum_log_wavelength_min)
     settings.scan_log_step = float(processor.spectrum_log_wavelength_step)
     settings.scan_observed_pixels = int(num_pixels)
-    centres = rest_grid(model.config)
-    galaxies, qsos = galaxy_templates(centres, seed=seed), qso_templates(centres)
+    edges = rest_edges(model.config)
+    galaxies, qsos = galaxy_templates(edges, seed=seed), qso_templates(np.sqrt(edges[1:] * edges[:-1]))
     settings.scan_galaxy_templates, settings.scan_qso_templates = len(galaxies), len(qsos)
     settings.redshift_scan = True
     scan = GalFMRedshiftScan(model.config)
@@ -135,4 +132,4 @@ def add_redshift_scan(model: torch.nn.Module, processor: GalFMProcessor, seed: i
 
 
 __all__ = ["NARROW_LINE_GROUPS", "QSO_LINE_GROUPS", "add_redshift_scan", "continuum_components", "galaxy_templates",
-           "qso_templates", "rest_grid"]
+           "qso_templates", "rest_edges", "rest_grid"]
