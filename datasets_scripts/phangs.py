@@ -2,8 +2,8 @@
 
 Column layout of the public PHANGS-HST cluster catalogues (Maschmann et al. 2024, ApJS 273, 14; Thilker et al.
 2022): ``ID_PHANGS_CLUSTERS``, ``PHANGS_RA``, ``PHANGS_DEC`` and per band ``PHANGS_<BAND>_mJy_TOT`` with
-``PHANGS_<BAND>_mJy_TOT_ERR`` (milli-Jansky; non-detections carry -9999 and are dropped). ACS F435W is
-accepted in place of WFC3 F438W. PHANGS-MUSE cubes are read by ``galfm.datasets_scripts.muse``.
+``PHANGS_<BAND>_mJy_TOT_ERR`` (milli-Jansky; non-detections carry -9999 and are dropped). Galaxies observed
+with ACS F435W instead of WFC3 F438W keep their own band (``hst_acs_f435w``, a different curve). PHANGS-MUSE cubes are read by ``galfm.datasets_scripts.muse``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import column, flux_to_nanomaggies, photometry_struct
 
-BANDS = {"F275W": "hst_f275w", "F336W": "hst_f336w", "F438W": "hst_f438w", "F435W": "hst_f438w",
+BANDS = {"F275W": "hst_f275w", "F336W": "hst_f336w", "F438W": "hst_f438w", "F435W": "hst_acs_f435w",
          "F555W": "hst_f555w", "F814W": "hst_f814w"}
 
 

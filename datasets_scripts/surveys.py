@@ -13,6 +13,7 @@ from .eso_phase3 import ESOPhase3Spectra
 from .euclid import EuclidMERCatalog, EuclidSpectra
 from .galaxyzoo import GalaxyZooDECaLS
 from .galex import GALEXCatalog
+from .hsc import HSCCatalog
 from .jpas import JPASCatalog, JPLUSCatalog
 from .legacysurvey import LegacySurveyCatalog
 from .muse import MUSECubes
@@ -23,8 +24,9 @@ from .survey_reader import SurveyReader
 
 SURVEY_BUILDERS: dict[str, type[SurveyFilesBuilder]] = {
     builder.READER.name: builder
-    for builder in (SDSSSpectra, DESISpectra, LegacySurveyCatalog, GALEXCatalog, JPASCatalog, JPLUSCatalog,
-                    EuclidSpectra, EuclidMERCatalog, MUSECubes, PHANGSHSTCatalog, GalaxyZooDECaLS, ESOPhase3Spectra)
+    for builder in (SDSSSpectra, DESISpectra, LegacySurveyCatalog, GALEXCatalog, HSCCatalog, JPASCatalog, JPLUSCatalog,
+                    EuclidSpectra, EuclidMERCatalog, MUSECubes, PHANGSHSTCatalog, GalaxyZooDECaLS,
+                    ESOPhase3Spectra)
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from .configuration_galfm import PRESET_PARAMETERS, PRESETS
 from .datasets_scripts.convert import convert_survey
 from .datasets_scripts.simulator import SimulationConfig, finalize_survey, write_survey
-from .filters_galfm import available_bands
+from .filters_galfm import available_bands, band_source, band_summary
 from .hub_cache import place_in_hf_cache
 from .training import evaluate as evaluate_job
 from .training import finetune as finetune_job
@@ -25,7 +25,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     for name, sizes in PRESETS.items():
         print(f"  {name:6s} {PRESET_PARAMETERS[name] / 1e6:8.2f}M parameters  {sizes}")
     bands = available_bands()
-    print(f"Known photometric bands ({len(bands)}): {', '.join(bands)}")
+    print(f"Known photometric bands ({len(bands)}): name, effective wavelength and FWHM (A), curve source")
+    for name in bands:
+        wavelength, fwhm = band_summary(name)
+        print(f"  {name:16s} {wavelength:8.1f} {fwhm:7.1f}  {band_source(name)}")
     return 0
 
 

@@ -1,12 +1,16 @@
 """Photometric filters by canonical name, summarised by effective wavelength and width.
 
 The model never sees a filter's name: a band enters as its effective wavelength and FWHM (observed frame,
-Angstrom), so SDSS's 5 bands, J-PAS's 56 and a filter the model never saw share one representation. Curves
-come from ``speclite``; the J-PAS narrow bands, which speclite does not ship, are synthesised here from their
-published design (Marin-Franch et al. 2012; Benitez et al. 2014; Bonoli et al. 2021, Table 1).
+Angstrom), so SDSS's 5 bands, J-PAS's 56 and a filter the model never saw share one representation.
 
-speclite is imported lazily (inside ``try``): a saved processor carries its filter table in its JSON config,
-so loading one through ``trust_remote_code`` needs no filter library.
+Where a package ships a measured curve, that curve is used: ``speclite`` (SDSS, DECam, BASS/MzLS, GALEX, WISE,
+HSC, Euclid, ...) and ``sedpy`` (the HST WFC3/UVIS and ACS/WFC throughputs from STScI). Only bands no package
+ships are synthesised here, as flat tops with soft edges at their published centre and width: the J-PAS and
+J-PLUS narrow bands (Marin-Franch et al. 2012; Benitez et al. 2014; Bonoli et al. 2021, Table 1; Cenarro et al.
+2019) and WFC3/UVIS F438W. ``band_source(name)`` says which applies to a band.
+
+The filter libraries are imported lazily: a saved processor carries its filter table in its JSON config, so
+loading one through ``trust_remote_code`` needs neither.
 """
 
 from __future__ import annotations
@@ -69,22 +73,36 @@ JPLUS_BANDS: dict[str, tuple[float, float]] = {
     "jplus_J0861": (8610.0, 400.0),
 }
 
-# HST WFC3/UVIS bands of PHANGS-HST as top-hats at the Instrument Handbook's pivot wavelength and width
-# (stand-ins: for precise synthetic photometry use the real throughputs from stsynphot).
-HST_BANDS: dict[str, tuple[float, float]] = {
-    "hst_f275w": (2710.0, 405.0),
-    "hst_f336w": (3355.0, 511.0),
-    "hst_f438w": (4326.0, 615.0),
-    "hst_f555w": (5308.0, 1565.0),
-    "hst_f814w": (8029.0, 1536.0),
+# canonical name -> sedpy filter name: HST total system throughputs (STScI), WFC3/UVIS chip 1 and ACS/WFC.
+# ``hst_fNNNw`` is WFC3/UVIS (PHANGS-HST's camera); ``hst_acs_fNNNw`` the ACS/WFC band of the same name.
+SEDPY_BANDS: dict[str, str] = {
+    **{f"hst_{b}": f"wfc3_uvis_{b}" for b in ("f225w", "f275w", "f336w", "f390w", "f475w", "f555w", "f606w",
+                                              "f814w")},
+    **{f"hst_acs_{b}": f"acs_wfc_{b}" for b in ("f435w", "f475w", "f555w", "f606w", "f625w", "f775w", "f814w",
+                                                "f850lp")},
 }
 
-SYNTHETIC_BANDS: dict[str, tuple[float, float]] = {**JPAS_BANDS, **JPLUS_BANDS, **HST_BANDS}
+# WFC3/UVIS F438W, which no package here ships: a top-hat at the Instrument Handbook's pivot wavelength and width.
+HST_SYNTHETIC_BANDS: dict[str, tuple[float, float]] = {"hst_f438w": (4326.0, 615.0)}
+
+SYNTHETIC_BANDS: dict[str, tuple[float, float]] = {**JPAS_BANDS, **JPLUS_BANDS, **HST_SYNTHETIC_BANDS}
 
 
 def available_bands() -> list[str]:
     """All canonical band names galfm knows without being told a curve."""
-    return sorted([*SPECLITE_BANDS, *SYNTHETIC_BANDS])
+    return sorted([*SPECLITE_BANDS, *SEDPY_BANDS, *SYNTHETIC_BANDS])
+
+
+def band_source(name: str) -> str:
+    """Where a band's curve comes from: the package and its curve name, or that it is synthesised."""
+    if name in SPECLITE_BANDS:
+        return f"speclite {SPECLITE_BANDS[name]}"
+    if name in SEDPY_BANDS:
+        return f"sedpy {SEDPY_BANDS[name]}"
+    if name in SYNTHETIC_BANDS:
+        center, fwhm = SYNTHETIC_BANDS[name]
+        return f"synthesised top-hat ({center:.0f} A, FWHM {fwhm:.0f} A; no package ships this curve)"
+    raise ValueError(f"Unknown filter {name!r}. Known bands: {', '.join(available_bands())}.")
 
 
 def _speclite_filters():
@@ -96,7 +114,7 @@ def _speclite_filters():
 
 
 def jpas_response(name: str, wavelength: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic transmission (J-PAS, J-PLUS, HST stand-ins): a flat top with logistic edges at the FWHM."""
+    """Synthetic transmission (J-PAS, J-PLUS, WFC3 F438W): a flat top with logistic edges at the FWHM."""
     center, fwhm = SYNTHETIC_BANDS[name]
     if wavelength is None:
         half = fwhm / 2 + 8 * JPAS_EDGE_WIDTH
@@ -115,15 +133,31 @@ def load_filter(name: str):
     speclite_filters = _speclite_filters()
     if name in SPECLITE_BANDS:
         return speclite_filters.load_filter(SPECLITE_BANDS[name])
-    if name in SYNTHETIC_BANDS:
-        import astropy.units as u
-
+    if name in SEDPY_BANDS:
+        wavelength, response = _sedpy_curve(SEDPY_BANDS[name])
+    elif name in SYNTHETIC_BANDS:
         wavelength, response = jpas_response(name)
-        group, band = name.split("_", 1)
-        return speclite_filters.FilterResponse(
-            wavelength=wavelength * u.Angstrom, response=response, meta={"group_name": group, "band_name": band}
-        )
-    raise ValueError(f"Unknown filter {name!r}. Known bands: {', '.join(available_bands())}.")
+    else:
+        raise ValueError(f"Unknown filter {name!r}. Known bands: {', '.join(available_bands())}.")
+    import astropy.units as u
+
+    group, band = name.rsplit("_", 1)
+    return speclite_filters.FilterResponse(
+        wavelength=wavelength * u.Angstrom, response=response, meta={"group_name": group, "band_name": band}
+    )
+
+
+def _sedpy_curve(sedpy_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A sedpy throughput as (wavelength, response), with the zero ends speclite requires."""
+    try:
+        from sedpy.observate import Filter
+    except ImportError as err:  # pragma: no cover - astro-sedpy is a hard dependency of the installed package
+        raise ImportError("HST filter curves need sedpy: `pip install astro-sedpy`.") from err
+    curve = Filter(sedpy_name)
+    wavelength = np.asarray(curve.wavelength, dtype=float)
+    response = np.clip(np.asarray(curve.transmission, dtype=float), 0.0, None)
+    response[[0, -1]] = 0.0
+    return wavelength, response
 
 
 def summarize_response(wavelength, response) -> tuple[float, float]:
