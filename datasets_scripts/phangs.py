@@ -3,7 +3,8 @@
 Column layout of the public PHANGS-HST cluster catalogues (Maschmann et al. 2024, ApJS 273, 14; Thilker et al.
 2022): ``ID_PHANGS_CLUSTERS``, ``PHANGS_RA``, ``PHANGS_DEC`` and per band ``PHANGS_<BAND>_mJy_TOT`` with
 ``PHANGS_<BAND>_mJy_TOT_ERR`` (milli-Jansky; non-detections carry -9999 and are dropped). Galaxies observed
-with ACS F435W instead of WFC3 F438W keep their own band (``hst_acs_f435w``, a different curve). PHANGS-MUSE cubes are read by ``galfm.datasets_scripts.muse``.
+with ACS F435W instead of WFC3 F438W keep their own band (``hst_acs_f435w``, a different curve).
+PHANGS-MUSE cubes are read by ``galfm.datasets_scripts.muse``.
 """
 
 from __future__ import annotations
