@@ -21,8 +21,7 @@ from ppxf.ppxf_util import air_to_vac
 from .fits_files import open_fits
 from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
-
-FLUX_UNIT = 1e-17 * u.erg / u.s / u.cm**2 / u.Angstrom
+from .units import SPECTRUM_UNIT
 
 
 def _unit(header, column: int, field: str, path) -> u.UnitBase:
@@ -47,7 +46,7 @@ def read_phase3_spectrum(path: str | os.PathLike) -> dict[str, Any]:
         if "obs.atmos" in str(header.get(f"TUCD{col['WAVE']}", "")):
             wavelength = air_to_vac(wavelength)
         flux_unit = _unit(header, col["FLUX"], "FLUX", path)
-        scale = (1.0 * flux_unit).to_value(FLUX_UNIT)
+        scale = (1.0 * flux_unit).to_value(SPECTRUM_UNIT)
         flux = np.asarray(row["FLUX"], dtype=np.float64) * scale
         error = np.asarray(row["ERR"], dtype=np.float64) * scale
         quality = np.asarray(row["QUAL"]) if "QUAL" in names else np.zeros(flux.size, int)

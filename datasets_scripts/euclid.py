@@ -21,10 +21,9 @@ import numpy as np
 from .fits_files import open_fits
 from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
-from .units import column, flux_to_nanomaggies, photometry_struct
+from .units import SPECTRUM_UNIT, column, flux_to_nanomaggies, photometry_struct
 
 BAD_MASK_BITS = (1 << 0) | (1 << 6)
-RECORD_UNIT = 1e-17  # erg/s/cm2/A of the record's spectrum.flux
 MER_FLUXES = {"euclid_vis": "VIS_PSF", "euclid_y": "Y_TEMPLFIT", "euclid_j": "J_TEMPLFIT", "euclid_h": "H_TEMPLFIT"}
 
 
@@ -38,7 +37,7 @@ def read_sir_spectra(path: str | os.PathLike) -> list[dict[str, Any]]:
             if missing or "FSCALE" not in hdu.header:
                 raise ValueError(f"{path}: HDU {hdu.name!r} lacks {missing or ['FSCALE']}; expected a Euclid SIR "
                                  "combined spectrum (WAVELENGTH, SIGNAL, VAR, MASK and the FSCALE keyword)")
-            scale = float(hdu.header["FSCALE"]) / RECORD_UNIT
+            scale = float(hdu.header["FSCALE"]) * (u.erg / u.s / u.cm**2 / u.Angstrom).to(SPECTRUM_UNIT)
             data = hdu.data
             var = np.asarray(data["VAR"], dtype=float) * scale**2
             bad = ((np.asarray(data["MASK"]).astype(np.int64) & BAD_MASK_BITS) != 0) | ~(var > 0)

@@ -9,9 +9,12 @@ spaxel values (outside the field) get ivar 0. An aperture spectrum is the sum of
 from __future__ import annotations
 
 import os
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
@@ -20,10 +23,7 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 from .fits_files import open_fits
 from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
-from .units import air_to_vacuum
-
-MUSE_UNIT = 1e-20  # erg/s/cm2/A
-RECORD_UNIT = 1e-17
+from .units import SPECTRUM_UNIT, air_to_vacuum
 
 
 def cube_wavelength(header) -> np.ndarray:
@@ -38,52 +38,88 @@ def cube_wavelength(header) -> np.ndarray:
     return air_to_vacuum(wave) if str(header.get("CTYPE3", "")).strip().upper() == "AWAV" else wave
 
 
+@dataclass
+class Cube:
+    """A cube in record units: ``flux`` and ``var`` (wavelength, y, x) in 1e-17 erg/s/cm2/A per spaxel (0 where
+    a value is missing, ``good`` False there), vacuum ``wavelength`` (Angstrom), the celestial ``wcs`` and its
+    FITS ``header`` (for maps written on the cube's own sky grid)."""
+
+    wavelength: np.ndarray
+    flux: np.ndarray
+    var: np.ndarray
+    good: np.ndarray
+    wcs: WCS
+    header: Any
+
+    @property
+    def pixel_arcsec(self) -> float:
+        return float(np.mean(proj_plane_pixel_scales(self.wcs)) * 3600)
+
+
+def _flux_scale(path, bunit) -> float:
+    """Record units per cube unit, from BUNIT parsed by astropy (the pipeline writes '10**(-20)*erg/s/cm**2/
+    Angstrom', PHANGS '10**-20 Angstrom-1 cm-2 erg s-1'): any spectral flux density per Angstrom is accepted."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", u.UnitsWarning)
+            return float(u.Unit(str(bunit)).to(SPECTRUM_UNIT))
+    except (ValueError, TypeError, u.UnitConversionError) as err:
+        raise ValueError(f"{path}: BUNIT {bunit!r} is not a flux density per Angstrom; expected MUSE's "
+                         "10**(-20)*erg/s/cm**2/Angstrom") from err
+
+
+def load_cube(path: str | os.PathLike) -> Cube:
+    """The DATA/STAT cube of a MUSE file in record units, checked (BUNIT, spectral WCS)."""
+    with open_fits(path, "a MUSE cube (DATA and STAT extensions, 1e-20 erg/s/cm2/A)", ["DATA", "STAT"]) as hdus:
+        header = hdus["DATA"].header.copy()
+        data = np.asarray(hdus["DATA"].data, dtype=float)
+        stat = np.asarray(hdus["STAT"].data, dtype=float)
+    scale = _flux_scale(path, header.get("BUNIT"))
+    if data.ndim != 3 or data.shape != stat.shape:
+        raise ValueError(f"{path}: DATA {data.shape} and STAT {stat.shape} must be matching 3-D cubes")
+    good = np.isfinite(data) & np.isfinite(stat) & (stat > 0)
+    return Cube(cube_wavelength(header), np.where(good, data, 0.0) * scale, np.where(good, stat, 0.0) * scale**2,
+                good, WCS(header).celestial, header)
+
+
+def region_record(cube: Cube, select: np.ndarray, object_id: str, flags: list[str]) -> dict[str, Any]:
+    """The record of the summed spectrum of the spaxels ``select`` (y, x boolean) at their mean sky position;
+    a wavelength where any of them has no value gets ivar 0."""
+    f = cube.flux[:, select].sum(axis=1)
+    v = cube.var[:, select].sum(axis=1)
+    bad = ~cube.good[:, select].all(axis=1) | ~(v > 0)
+    y, x = np.nonzero(select)
+    sky = cube.wcs.pixel_to_world(x.mean(), y.mean())
+    return {"object_id": object_id, "survey": "muse", "ra": float(sky.ra.deg), "dec": float(sky.dec.deg),
+            "spectrum": {"wavelength": cube.wavelength, "flux": np.where(bad, 0.0, f).astype(np.float32),
+                         "ivar": np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, v)).astype(np.float32),
+                         "mask": bad, "lsf_sigma": None},
+            "photometry": None, "image": None, "properties": None, "flags": flags}
+
+
 def read_cube(path: str | os.PathLike, positions: list[tuple[float, float]] | None = None,
               aperture_arcsec: float = 1.0, spaxels: bool = False) -> list[dict[str, Any]]:
     """Aperture spectra at ``positions`` (ra, dec in degrees; default: the cube centre), or every spaxel."""
-    with open_fits(path, "a MUSE cube (DATA and STAT extensions, 1e-20 erg/s/cm2/A)", ["DATA", "STAT"]) as hdus:
-        header = hdus["DATA"].header
-        data = np.asarray(hdus["DATA"].data, dtype=float)
-        stat = np.asarray(hdus["STAT"].data, dtype=float)
-        unit = str(header.get("BUNIT", "")).replace(" ", "")
-        if "10**-20" not in unit and "1e-20" not in unit.lower():
-            raise ValueError(f"{path}: BUNIT {header.get('BUNIT')!r}; expected MUSE's 10**-20 erg/s/cm2/Angstrom")
-        wavelength = cube_wavelength(header)
-        celestial = WCS(header).celestial
-    scale = MUSE_UNIT / RECORD_UNIT
-    good = np.isfinite(data) & np.isfinite(stat) & (stat > 0)
-    flux = np.where(good, data, 0.0) * scale
-    var = np.where(good, stat, 0.0) * scale**2
-    ny, nx = data.shape[1:]
+    cube = load_cube(path)
+    ny, nx = cube.flux.shape[1:]
     yy, xx = np.mgrid[:ny, :nx]
-    pixel_arcsec = float(np.mean(proj_plane_pixel_scales(celestial)) * 3600)
     name = Path(path).stem
-
-    def record(select: np.ndarray, ra: float, dec: float, tag: str) -> dict[str, Any]:
-        f = flux[:, select].sum(axis=1)
-        v = var[:, select].sum(axis=1)
-        bad = ~good[:, select].all(axis=1) | ~(v > 0)
-        return {"object_id": f"muse-{name}-{tag}", "survey": "muse", "ra": float(ra), "dec": float(dec),
-                "spectrum": {"wavelength": wavelength, "flux": np.where(bad, 0.0, f).astype(np.float32),
-                             "ivar": np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, v)).astype(np.float32),
-                             "mask": bad, "lsf_sigma": None},
-                "photometry": None, "image": None, "properties": None,
-                "flags": [f"muse_aperture_arcsec={aperture_arcsec if not spaxels else pixel_arcsec}"]}
-
     if spaxels:
-        sky = celestial.pixel_to_world(xx.ravel(), yy.ravel())
-        return [record((yy == y) & (xx == x), c.ra.deg, c.dec.deg, f"{y}-{x}")
-                for y, x, c in zip(yy.ravel(), xx.ravel(), sky)]
+        flags = [f"muse_aperture_arcsec={cube.pixel_arcsec}"]
+        return [region_record(cube, (yy == y) & (xx == x), f"muse-{name}-{y}-{x}", flags)
+                for y, x in zip(yy.ravel(), xx.ravel())]
     if positions is None:
-        centre = celestial.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+        centre = cube.wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
         positions = [(centre.ra.deg, centre.dec.deg)]
     records = []
     for k, (ra, dec) in enumerate(positions):
-        x, y = celestial.world_to_pixel(SkyCoord(ra, dec, unit="deg"))
-        inside = np.hypot(xx - x, yy - y) * pixel_arcsec <= aperture_arcsec
+        x, y = cube.wcs.world_to_pixel(SkyCoord(ra, dec, unit="deg"))
+        inside = np.hypot(xx - x, yy - y) * cube.pixel_arcsec <= aperture_arcsec
         if not inside.any():
             raise ValueError(f"{path}: aperture at (ra, dec) = ({ra}, {dec}) lies outside the cube")
-        records.append(record(inside, ra, dec, f"ap{k}"))
+        record = region_record(cube, inside, f"muse-{name}-ap{k}", [f"muse_aperture_arcsec={aperture_arcsec}"])
+        record["ra"], record["dec"] = float(ra), float(dec)
+        records.append(record)
     return records
 
 

@@ -12,6 +12,7 @@ import astropy.units as u
 import numpy as np
 
 NANOMAGGY = 3.631 * u.uJy  # AB: m = 22.5 - 2.5 log10(f / nanomaggy)
+SPECTRUM_UNIT = 1e-17 * u.erg / u.s / u.cm**2 / u.Angstrom  # of a record's spectrum.flux
 
 
 def air_to_vacuum(wavelength_air: np.ndarray) -> np.ndarray:

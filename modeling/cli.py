@@ -16,6 +16,7 @@ from .training import finetune as finetune_job
 from .training import hub as push_job
 from .training import pretrain as pretrain_job
 from .training import release as release_job
+from .training import sfh_map as sfh_map_job
 from .training.demo import run_demo
 from .training.real_sky import TESTS_DATA
 
@@ -48,6 +49,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     try:
         config = SimulationConfig(n=args.n, seed=args.seed, surveys=tuple(args.surveys.split(",")),
                                   variant=args.variant, r_limit=args.r_limit, bright_fraction=args.bright_fraction,
+                                  min_spectrum_snr=args.min_spectrum_snr,
                                   anomaly_fraction=args.anomaly_fraction,
                                   shard_size=args.shard_size)
     except ValueError as err:
@@ -143,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galfm", description="galfm: a multimodal foundation model for galaxies.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    sfh_map = sub.add_parser("sfh-map", help="maps of stellar age, metallicity and mass fractions from an IFU cube "
+                             "(Voronoi-binned spaxels through an SFH head)")
+    sfh_map_job.add_arguments(sfh_map)
+    sfh_map.set_defaults(func=sfh_map_job.main)
+
     info = sub.add_parser("info", help="model presets with parameter counts, and the known filter bands")
     info.set_defaults(func=_cmd_info)
 
@@ -166,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--r-limit", type=float, default=22.5, help="flux limit: keep galaxies with SDSS r < this")
     simulate.add_argument("--bright-fraction", type=float, default=0.3,
                           help="share of the galaxies drawn from a bright selection, SDSS r < 17.77 (main sample)")
+    simulate.add_argument("--min-spectrum-snr", type=float, default=None,
+                          help="lift fainter spectra to a S/N per Angstrom between this and 2.5x it (binned-IFU or "
+                               "deep-spectrum setting, e.g. 20 for the SFH network's MUSE spectra)")
     simulate.add_argument("--anomaly-fraction", type=float, default=None,
                           help="fraction of flagged anomalies (default 0 clean, 0.03 observed)")
     simulate.add_argument("--shard-size", type=int, default=1000, help="galaxies per Parquet shard")

@@ -22,7 +22,9 @@ TASK_CARDS = {
                     "broad bands alone when the head was trained on input subsets, as the shipped one was).",
         outputs="`mean`, `std` (redshift)", intended_use="photo-z; uncertainties calibrated on the simulated test set "
         "(68/95% coverage in the table)",
-        metrics=[("redshift/sigma_nmad", "sigma_nmad", "σ_NMAD"), ("redshift/outlier_fraction",
+        metrics=[("redshift/sigma_nmad", "sigma_nmad", "σ_NMAD"), ("redshift/r2", "r2", "redshift R²"),
+                 ("redshift/baseline_sigma_nmad", "sigma_nmad", "σ_NMAD of predicting the mean"),
+                 ("redshift/outlier_fraction",
                  "outlier_fraction", "outlier fraction |Δz|/(1+z) > 0.15"), ("redshift/bias", "bias", "median bias"),
                  ("redshift/coverage_68", "coverage_68", "68% interval coverage")]),
     "properties": dict(
@@ -35,7 +37,9 @@ TASK_CARDS = {
                 "on `redshift_grid` (every mode kept), `redshift_peak_probability`, `is_qso`, `qso_score`",
         intended_use="fast physical parameters for large spectroscopic samples; check coverage before trusting σ",
         metrics=[("log_mstar/r2", "r2", "log M* R²"), ("log_mstar/coverage_68", "coverage_68", "log M* 68% coverage"),
-                 ("redshift/sigma_nmad", "sigma_nmad", "redshift σ_NMAD"), ("log_ssfr/r2", "r2", "log sSFR R²")]),
+                 ("redshift/sigma_nmad", "sigma_nmad", "redshift σ_NMAD"), ("redshift/r2", "r2", "redshift R²"),
+                 ("redshift/baseline_sigma_nmad", "sigma_nmad", "redshift σ_NMAD of predicting the mean"),
+                 ("log_ssfr/r2", "r2", "log sSFR R²")]),
     "posterior": dict(
         title="posteriors by flow matching", task_type="tabular-regression",
         description="Samples of p(log M*, log sSFR, log Z, Av, age | data): a conditional flow-matching velocity "
@@ -52,8 +56,11 @@ TASK_CARDS = {
         outputs="`sfh` (16 fractions, `galfm.SFH_AGE_BIN_EDGES_GYR`), `log_z`, `log_z_std`",
         intended_use="SFHs for large samples, orders of magnitude faster than spectral fitting",
         metrics=[("log_age_mw/scatter_dex", "nmad", "mass-weighted age scatter (dex)"),
-                 ("sfh/mean_bin_scatter", "scatter", "mean per-bin scatter of mass fractions"),
-                 ("log_z/nmad", "nmad", "log Z scatter (dex)")]),
+                 ("log_age_mw/r2", "r2", "mass-weighted age R²"),
+                 ("log_age_mw/baseline_nmad", "nmad", "age scatter of predicting the mean (dex)"),
+                 ("log_z/nmad", "nmad", "log Z scatter (dex)"), ("log_z/r2", "r2", "log Z R²"),
+                 ("log_z/baseline_nmad", "nmad", "log Z scatter of predicting the mean (dex)"),
+                 ("sfh/mean_bin_scatter", "scatter", "mean per-bin scatter of mass fractions")]),
     "morphology": dict(
         title="morphology", task_type="image-classification",
         description="Morphological class (spiral, lenticular, elliptical, merger) from grz image cut-outs.",

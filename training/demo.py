@@ -38,6 +38,7 @@ from galfm.search_galfm import GalaxyIndex, embed_galaxies
 from .cards import write_head_card
 from .evaluate import evaluate_models
 from .finetune import FinetuneConfig, finetune
+from .metrics import scatter_in_context
 from .real_sky import default_real_paths, summary_markdown
 from .release import REPO_ORG, SHIPPED_HEADS
 
@@ -221,17 +222,17 @@ def _summary_rows(evaluation: dict, spectrum: dict) -> list[str]:
     sfh, morph = tasks.get("sfh", {}), tasks.get("morphology", {})
     retrieval = tasks.get("base/retrieval", {})
     summary = [
-        ("photo-z from photometry", f"σ_NMAD {fmt(photoz.get('redshift/sigma_nmad'))}, outliers "
+        ("photo-z from photometry", f"σ_NMAD {scatter_in_context(photoz, 'redshift')}, outliers "
          f"{fmt(photoz.get('redshift/outlier_fraction'))}, 68% coverage {fmt(photoz.get('redshift/coverage_68'))}"),
-        ("redshift (spectrum + photometry; template scan)", f"σ_NMAD {fmt(props.get('redshift/sigma_nmad'))}, "
+        ("redshift (spectrum + photometry; template scan)", f"σ_NMAD {scatter_in_context(props, 'redshift')}, "
          f"outliers {fmt(props.get('redshift/outlier_fraction'))}, 68% coverage "
          f"{fmt(props.get('redshift/coverage_68'))}"),
         ("log M* (spectrum + photometry)", f"R² {fmt(props.get('log_mstar/r2'))}, 68% coverage "
          f"{fmt(props.get('log_mstar/coverage_68'))}"),
         ("posterior log M*", f"68/95% coverage {fmt(post.get('log_mstar/coverage_68'))}/"
          f"{fmt(post.get('log_mstar/coverage_95'))}, rank KS {fmt(post.get('log_mstar/rank_ks'))}"),
-        ("SFH", f"mass-weighted age scatter {fmt(sfh.get('log_age_mw/scatter_dex'))} dex, log Z scatter "
-         f"{fmt(sfh.get('log_z/nmad'))} dex, per-bin scatter {fmt(sfh.get('sfh/mean_bin_scatter'))}"),
+        ("SFH", f"mass-weighted age scatter {scatter_in_context(sfh, 'log_age_mw', 'dex')}, log Z scatter "
+         f"{scatter_in_context(sfh, 'log_z', 'dex')}, per-bin scatter {fmt(sfh.get('sfh/mean_bin_scatter'))}"),
         ("morphology from images (fine-tuned here)", f"accuracy {fmt(morph.get('accuracy'))}"),
         ("image → spectrum retrieval", f"top-1 {fmt(retrieval.get('image_to_spectrum_top_1'))}, top-10 "
          f"{fmt(retrieval.get('image_to_spectrum_top_10'))} (chance {fmt(retrieval.get('chance_top_10'))} for top-10)"),

@@ -14,9 +14,12 @@ from pathlib import Path
 import evaluate
 import numpy as np
 
-from galfm.properties_galfm import SFH_AGE_BIN_EDGES_GYR
+from galfm.properties_galfm import mass_weighted_log_age
 
 METRIC_DIR = Path(__file__).parent / "metric_modules"
+__all__ = ["METRICS", "classification_scores", "load_metric", "mass_weighted_log_age", "posterior_scores",
+           "property_scores", "scatter_in_context", "sfh_scores"]
+
 METRICS = tuple(sorted(p.name for p in METRIC_DIR.iterdir() if (p / f"{p.name}.py").is_file()))
 
 
@@ -60,14 +63,6 @@ def posterior_scores(names: list[str], samples: np.ndarray, truth: np.ndarray) -
     return out
 
 
-def mass_weighted_log_age(sfh: np.ndarray) -> np.ndarray:
-    """log10 of the mass-weighted lookback age (Gyr) of 16-bin SFH fractions, bins at their log-midpoints (the
-    first bin at 5 Myr); truth and prediction use the same bin ages, so their difference is the SFH's error."""
-    edges = np.asarray(SFH_AGE_BIN_EDGES_GYR)
-    centers = np.sqrt(np.maximum(edges[:-1], 0.005) * edges[1:])
-    return np.log10((sfh * centers).sum(-1) / sfh.sum(-1))
-
-
 def sfh_scores(sfh_pred: np.ndarray, sfh_true: np.ndarray, log_z_pred: np.ndarray, log_z_std: np.ndarray,
                log_z_true: np.ndarray) -> dict[str, float]:
     """Per-bin scatter of the mass fractions, scatter (dex) of the mass-weighted age and of log Z."""
@@ -77,9 +72,34 @@ def sfh_scores(sfh_pred: np.ndarray, sfh_true: np.ndarray, log_z_pred: np.ndarra
     out["sfh/mean_bin_scatter"] = float(np.mean(np.std(residual, axis=0)))
     age = load_metric("regression").compute(predictions=mass_weighted_log_age(sfh_pred[known]),
                                             references=mass_weighted_log_age(sfh_true[known]))
-    out.update({"log_age_mw/scatter_dex": age["nmad"], "log_age_mw/rmse_dex": age["rmse"], "log_age_mw/r2": age["r2"]})
+    out.update({f"log_age_mw/{k}": v for k, v in age.items() if k != "count"})
+    out["log_age_mw/scatter_dex"] = age["nmad"]
     out.update(property_scores(["log_z"], log_z_pred[:, None], log_z_std[:, None], log_z_true[:, None]))
     return out
+
+
+def scatter_in_context(scores: dict, prefix: str, unit: str = "") -> str:
+    """A scatter with what it must be read against: ``"0.107 dex (R² 0.62; predicting the mean: 0.25)"``.
+
+    The one rule for quoting a scatter (reports, cards, RESULTS): NMAD (σ_NMAD of Δz/(1+z) for redshift) beside
+    R² and the same scatter of always predicting the mean, so that a flat prediction cannot look good. ``scores``
+    holds ``{prefix}/nmad`` or ``{prefix}/sigma_nmad`` with ``r2`` and ``baseline_*`` (optionally ``test_``-prefixed).
+    """
+    def get(key: str):
+        for name in (f"{prefix}/{key}", f"test_{prefix}/{key}"):
+            if isinstance(scores.get(name), (int, float)):
+                return float(scores[name])
+        return None
+
+    kind = "sigma_nmad" if get("sigma_nmad") is not None else "nmad"
+    scatter, r2, baseline = get(kind), get("r2"), get(f"baseline_{kind}")
+    if scatter is None:
+        return "n/a"
+    unit = f" {unit}" if unit else ""
+    context = [f"R² {r2:.2f}" if r2 is not None else None,
+               f"predicting the mean: {baseline:.3g}" if baseline is not None else None]
+    context = [c for c in context if c]
+    return f"{scatter:.3g}{unit}" + (f" ({'; '.join(context)})" if context else "")
 
 
 def classification_scores(logits: np.ndarray, labels: np.ndarray, k: int = 2) -> dict[str, float]:

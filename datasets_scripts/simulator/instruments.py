@@ -19,6 +19,8 @@ Photometric depths (5 sigma, AB, point source, applied to total fluxes):
   legacysurvey  DECam g 24.0, r 23.4, z 22.5 (Dey et al. 2019); unWISE W1 20.7, W2 20.0
   sdss          u 22.0, g 22.2, r 22.2, i 21.3, z 20.5 (95% completeness, York et al. 2000)
   euclid        VIS 26.2, Y/J/H 24.3 (Euclid Wide, Euclid Collaboration: Scaramella et al. 2022)
+  phangs_hst    WFC3/UVIS F275W 24.5, F336W 24.8, F438W 25.3, F555W 25.8, F814W 25.2 (approximate depths of the
+                PHANGS-HST exposures, Lee et al. 2022, ApJS 258, 10); curves from sedpy (F438W synthesised)
 Images (GalSim, see ``imaging.py``): legacysurvey g/r/z at 0.262"/px, Moffat PSF FWHM 1.5/1.3/1.2";
 euclid VIS at 0.1"/px, PSF FWHM 0.17".
 """
@@ -119,8 +121,9 @@ class Spectrograph:
             flux = gaussian_filter1d(flux, self.lsf_fwhm_angstrom * FWHM_TO_SIGMA / pixel, axis=1, mode="nearest")
         return flux.astype(np.float32)
 
-    def add_noise(self, flux: np.ndarray, rng: np.random.Generator, noise_factor: float = 1.0):
-        """(noisy flux, ivar, mask): Gaussian sky-dominated noise, random bad pixels (ivar 0, flux 0)."""
+    def add_noise(self, flux: np.ndarray, rng: np.random.Generator, noise_factor: float | np.ndarray = 1.0):
+        """(noisy flux, ivar, mask): Gaussian sky-dominated noise, random bad pixels (ivar 0, flux 0);
+        ``noise_factor`` scales the noise, one value or one per spectrum (G, 1)."""
         sigma = (self.noise_sigma() * noise_factor).astype(np.float32)
         noisy = flux + rng.standard_normal(flux.shape, dtype=np.float32) * sigma
         ivar = np.broadcast_to(1.0 / sigma**2, flux.shape).astype(np.float32).copy()
@@ -197,6 +200,8 @@ PHOTOMETRIC_SURVEYS: dict[str, PhotometricSurvey] = {
                                        "sdss_z": 20.5}),
     "euclid": PhotometricSurvey("euclid", {"euclid_vis": 26.2, "euclid_y": 24.3, "euclid_j": 24.3,
                                            "euclid_h": 24.3}),
+    "phangs_hst": PhotometricSurvey("phangs_hst", {"hst_f275w": 24.5, "hst_f336w": 24.8, "hst_f438w": 25.3,
+                                                   "hst_f555w": 25.8, "hst_f814w": 25.2}),
 }
 
 
@@ -226,4 +231,4 @@ IMAGING_SURVEYS: dict[str, ImagingSurvey] = {
     "euclid": ImagingSurvey("euclid", ("euclid_vis",), 0.1, (0.17,), (26.2,), psf_kind="gaussian"),
 }
 
-KNOWN_SURVEYS = ("desi", "sdss", "euclid", "muse", "jpas", "galex", "legacysurvey")
+KNOWN_SURVEYS = ("desi", "sdss", "euclid", "muse", "jpas", "galex", "legacysurvey", "phangs_hst")

@@ -53,6 +53,10 @@ class SimulationConfig:
     The sample is two flux-limited selections: ``bright_fraction`` of the galaxies brighter than
     ``bright_r_limit`` (the SDSS main sample's r < 17.77, median z ~ 0.1, the galaxies of most archival spectra)
     and the rest brighter than ``r_limit`` (a deep survey, median z ~ 0.4).
+
+    ``min_spectrum_snr`` (S/N per Angstrom, median over the spectrum) lowers the noise of fainter spectra to a
+    S/N drawn log-uniformly between it and 2.5 times it: the setting of binned IFU data or deep spectra (the SFH
+    network's MUSE spectra at S/N >= 20 per Angstrom); brighter spectra keep their own noise.
     """
     n: int = 20000
     seed: int = 0
@@ -61,6 +65,7 @@ class SimulationConfig:
     r_limit: float = 22.5
     bright_fraction: float = 0.3
     bright_r_limit: float = 17.77
+    min_spectrum_snr: float | None = None
     anomaly_fraction: float | None = None  # default: 0 for clean, 0.03 for observed
     chunk_size: int = 128
     shard_size: int = 1000
@@ -78,6 +83,8 @@ class SimulationConfig:
             raise ValueError(f"variant: {self.variant!r} is not one of {list(VARIANTS)}.")
         if not 0.0 <= self.bright_fraction <= 1.0:
             raise ValueError(f"bright_fraction: {self.bright_fraction} is not a fraction in [0, 1].")
+        if self.min_spectrum_snr is not None and not self.min_spectrum_snr > 0:
+            raise ValueError(f"min_spectrum_snr: {self.min_spectrum_snr} must be a positive S/N per Angstrom.")
         if self.n < 1:
             raise ValueError("n: simulate at least one galaxy.")
         if self.anomaly_fraction is None:
@@ -274,7 +281,10 @@ def _observe_spectra(config: SimulationConfig, sed: RestFrameSED, model: GalaxyS
         flux *= spec.aperture_fraction(pop.r_eff_arcsec[rows]).astype(np.float32)[:, None]
         if observed:  # flux-calibration tilt
             flux *= (spec.wavelength[None, :] / 6000.0) ** rng.normal(0.0, 0.15, rows.size)[:, None]
-        noisy, ivar, mask = spec.add_noise(flux, rng, 10 ** (0.4 * OBSERVED_DEPTH_LOSS) if observed else 1.0)
+        noise_factor = np.full((rows.size, 1), 10 ** (0.4 * OBSERVED_DEPTH_LOSS) if observed else 1.0)
+        if config.min_spectrum_snr is not None:
+            noise_factor = noise_factor * _snr_floor_factor(spec, flux, noise_factor, config.min_spectrum_snr, rng)
+        noisy, ivar, mask = spec.add_noise(flux, rng, noise_factor)
         sky = spec.noise_sigma()
         if observed:  # sky-line residuals the ivar does not know about
             sky_lines = sky > 2.0 * np.median(sky)
@@ -287,6 +297,16 @@ def _observe_spectra(config: SimulationConfig, sed: RestFrameSED, model: GalaxyS
             spectra[g] = {"wavelength": spec.wavelength, "flux": noisy[j], "ivar": ivar[j], "mask": mask[j],
                           "lsf_sigma": lsf}
     return spectra
+
+
+def _snr_floor_factor(spec, flux: np.ndarray, noise_factor: np.ndarray, floor: float,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Per spectrum (G, 1): the noise scale (<= 1) that lifts its median S/N per Angstrom to a log-uniform draw in
+    [floor, 2.5 floor] when it is below that."""
+    sigma = spec.noise_sigma()[None, :] * noise_factor
+    per_angstrom = np.median(flux / sigma / np.sqrt(np.gradient(spec.wavelength))[None, :], axis=1)
+    target = floor * 10 ** rng.uniform(0.0, np.log10(2.5), flux.shape[0])
+    return np.minimum(1.0, np.maximum(per_angstrom, 1e-6) / target)[:, None]
 
 
 def _image_record(imaging, band_flux, bands, pop, g, anomaly, rng, observed) -> dict:

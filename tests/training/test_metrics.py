@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galfm.training.metrics import METRICS, load_metric, mass_weighted_log_age
+from galfm.training.metrics import METRICS, load_metric, mass_weighted_log_age, scatter_in_context
 
 
 def test_all_metric_modules_load_offline(monkeypatch):
@@ -33,6 +33,25 @@ def test_regression_r2():
     assert load_metric("regression").compute(predictions=y, references=y)["r2"] == 1.0
     assert load_metric("regression").compute(predictions=np.full(100, y.mean()), references=y)["r2"] == \
         pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_flat_prediction_shows_as_no_better_than_its_baseline():
+    """A scatter stands beside R² and the scatter of always predicting the mean: a near-constant prediction
+    (the demo's old SFH head) has a small-looking scatter only when the truth is narrow, and the baseline says so."""
+    rng = np.random.default_rng(2)
+    truth = rng.normal(9.5, 0.15, 5000)
+    flat = np.full(truth.size, truth.mean()) + rng.normal(0, 0.01, truth.size)
+    scores = load_metric("regression").compute(predictions=flat, references=truth)
+    assert scores["nmad"] == pytest.approx(scores["baseline_nmad"], rel=0.05)
+    assert scores["baseline_nmad"] == pytest.approx(0.15, rel=0.05) and abs(scores["r2"]) < 0.02
+    good = load_metric("regression").compute(predictions=truth + rng.normal(0, 0.03, truth.size), references=truth)
+    assert good["nmad"] < good["baseline_nmad"] / 4 and good["r2"] > 0.9
+    z = rng.uniform(0.05, 0.8, 5000)
+    photoz = load_metric("photoz").compute(predictions=np.full(z.size, z.mean()), references=z)
+    assert photoz["sigma_nmad"] == pytest.approx(photoz["baseline_sigma_nmad"]) and abs(photoz["r2"]) < 1e-9
+    text = scatter_in_context({f"log_z/{k}": v for k, v in scores.items()}, "log_z", "dex")
+    assert text.startswith(f"{scores['nmad']:.3g} dex (R² ")
+    assert f"predicting the mean: {scores['baseline_nmad']:.3g}" in text
 
 
 def test_coverage_of_calibrated_and_overconfident_gaussians_and_samples():

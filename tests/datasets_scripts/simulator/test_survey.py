@@ -242,3 +242,25 @@ def test_a_fibre_collects_part_of_a_large_galaxy_and_most_of_a_point_source():
     assert point == pytest.approx(1 - 2.0 ** -4, rel=1e-3)
     assert 0.15 < z01_galaxy < 0.45 and huge < 0.01
     assert SPECTROGRAPHS["euclid"].aperture_fraction(np.array([3.0]))[0] == 1.0  # slitless: all the light
+
+
+def test_min_spectrum_snr_lifts_faint_spectra_to_the_sfh_network_setting():
+    """--min-spectrum-snr 20: every MUSE spectrum has a median S/N of 20-50 per Angstrom (binned-IFU setting), and
+    the PHANGS-HST bands come with it; without it most 1" MUSE spectra of the same galaxies are far fainter."""
+    def snr_per_angstrom(records):
+        out = []
+        for r in records:
+            s = r["spectrum"]
+            good = np.asarray(s["ivar"]) > 0
+            per_pixel = np.asarray(s["flux"])[good] * np.sqrt(np.asarray(s["ivar"])[good])
+            out.append(np.median(per_pixel / np.sqrt(np.gradient(np.asarray(s["wavelength"]))[good])))
+        return np.array(out)
+
+    lifted = list(simulate(40, seed=4, surveys=("muse", "phangs_hst"), bright_fraction=1.0, min_spectrum_snr=20.0))
+    plain = list(simulate(40, seed=4, surveys=("muse", "phangs_hst"), bright_fraction=1.0))
+    assert lifted[0]["photometry"]["band"] == ["hst_f275w", "hst_f336w", "hst_f438w", "hst_f555w", "hst_f814w"]
+    snr = snr_per_angstrom(lifted)
+    assert snr.min() > 17.0 and snr.max() < 60.0  # 20-50 drawn; the median of a noisy spectrum scatters a little
+    assert np.median(snr_per_angstrom(plain)) < 10.0
+    with pytest.raises(ValueError, match="min_spectrum_snr"):
+        SimulationConfig(min_spectrum_snr=-1.0)
