@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import markdown
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -308,7 +307,6 @@ def run_demo(out_dir: Path, data_dir: Path, quick: bool = False, seed: int = 1) 
     """Run (or resume) the whole demo; returns the evaluation results."""
 
     torch.set_num_threads(2)
-    matplotlib.use("Agg")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plan = DemoPlan.make(quick)

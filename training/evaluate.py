@@ -17,7 +17,6 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -161,7 +160,6 @@ def outlier_scores(model: GalFMForPretraining, processor: GalFMProcessor, refere
 @torch.no_grad()
 def plot_embedding_map(model: GalFMForPretraining, processor: GalFMProcessor, rows: list[dict], path: Path) -> bool:
     """The embeddings' first two principal components, coloured by redshift and by log M* where known."""
-    matplotlib.use("Agg")
 
     vectors = embed_galaxies(model, processor, rows)
     centred = vectors - vectors.mean(0)

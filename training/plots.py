@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -14,7 +13,6 @@ from .metrics import load_metric, mass_weighted_log_age
 
 
 def _figure(n_panels: int, size: float = 3.4):
-    matplotlib.use("Agg")
 
     cols = min(n_panels, 4)
     rows = -(-n_panels // cols)
@@ -29,6 +27,11 @@ def plot_properties(names, mean, std, truth, path: Path, max_points: int = 1500)
     fig, axes = _figure(len(names))
     for i, (ax, name) in enumerate(zip(axes, names)):
         known = np.flatnonzero(np.isfinite(truth[:, i]))[:max_points]
+        if known.size < 2:  # e.g. real spectra: a pipeline redshift, no stellar mass
+            ax.text(0.5, 0.5, f"{name}: {known.size} labelled galaxies", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=8)
+            ax.set(xticks=[], yticks=[])
+            continue
         t, m, s = truth[known, i], mean[known, i], std[known, i]
         ax.errorbar(t, m, yerr=s, fmt=".", ms=2, alpha=0.3, elinewidth=0.5)
         lo, hi = np.nanpercentile(np.r_[t, m], [0.5, 99.5])
@@ -46,6 +49,7 @@ def plot_properties(names, mean, std, truth, path: Path, max_points: int = 1500)
                ylabel="predicted")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_posterior(names, samples, truth, path: Path) -> None:
@@ -64,6 +68,7 @@ def plot_posterior(names, samples, truth, path: Path) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_sfh(sfh_pred, sfh_true, path: Path, examples: int = 6) -> None:
@@ -82,6 +87,7 @@ def plot_sfh(sfh_pred, sfh_true, path: Path, examples: int = 6) -> None:
     ax.set(xlabel="true log mass-weighted age [Gyr]", ylabel="predicted")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_confusion(logits, labels, label2id, path: Path) -> None:
@@ -100,6 +106,7 @@ def plot_confusion(logits, labels, label2id, path: Path) -> None:
         ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_task(task, outputs: dict, labels: np.ndarray, path: Path, label2id: dict | None = None) -> None:
@@ -111,4 +118,3 @@ def plot_task(task, outputs: dict, labels: np.ndarray, path: Path, label2id: dic
         plot_posterior(list(task.targets), outputs["samples"], labels, path)
     else:
         plot_properties(list(task.targets), outputs["mean"], outputs["std"], labels, path)
-    plt.close("all")

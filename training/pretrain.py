@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import datasets
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -287,7 +286,6 @@ def save_outputs(accelerator, model, processor: GalFMProcessor, output_dir: Path
 
 
 def _write_history(output_dir: Path, history: list[dict]) -> None:
-    matplotlib.use("Agg")
 
     with open(output_dir / "loss_history.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(history[0]))

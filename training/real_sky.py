@@ -241,9 +241,6 @@ def markdown_table(rows: Sequence[dict]) -> str:
 
 def plot_real_sky(rows: Sequence[dict], path: str | Path) -> Path:
     """Predicted against catalogue redshift, per input mode, with 1-sigma bars; QSOs as crosses."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(INPUT_MODES), figsize=(4.2 * len(INPUT_MODES), 4.0), sharey=True)

@@ -15,7 +15,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -143,7 +142,6 @@ def write_maps(result: SFHMaps, cube: Cube, out_dir: Path, name: str) -> tuple[P
     fits_path = out_dir / f"{name}_sfh_maps.fits"
     fits.HDUList(hdus).writeto(fits_path, overwrite=True)
 
-    matplotlib.use("Agg")
     panels = [("LOG_AGE_MW", "log mass-weighted age [Gyr]", "magma"), ("LOG_Z", "log Z/Z☉", "viridis"),
               ("FRAC_YOUNG", "mass fraction < 100 Myr", "Blues"), ("BIN_SNR", "bin S/N per pixel", "gray")]
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), subplot_kw={"projection": cube.wcs})

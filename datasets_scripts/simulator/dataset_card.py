@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pyarrow.parquet as pq
@@ -25,7 +24,6 @@ def _size_category(n: int) -> str:
 
 def _overview_plot(out: Path) -> str | None:
     """Redshift, mass and u-r-like colour of the validation split, saved as ``overview.png``."""
-    matplotlib.use("Agg")
 
     files = sorted((out / "data").glob("validation-*.parquet")) or sorted((out / "data").glob("train-*.parquet"))
     if not files:
