@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo demo-quick release lint bench clean
+.PHONY: install test demo demo-quick release lint docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,17 @@ release: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The API reference from the docstrings (mkdocs + mkdocstrings, strict: a warning fails the build) into site/.
+# galfm's package is assembled from several folders (pyproject's package-dir); griffe reads them linked into one.
+docs: $(STAMP)
+	rm -rf build/api_src && mkdir -p build/api_src/galfm
+	ln -s $(CURDIR)/modeling/*.py build/api_src/galfm/
+	ln -s $(CURDIR)/datasets_scripts $(CURDIR)/training build/api_src/galfm/
+	$(BIN)/mkdocs build --strict --site-dir site
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_inference.py
 	$(BIN)/python benchmarks/bench_simulator.py
 
 clean:
-	rm -rf $(VENV) demo_output demo_output_quick release_work .pytest_cache
+	rm -rf $(VENV) demo_output demo_output_quick release_work .pytest_cache build site
