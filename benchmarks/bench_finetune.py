@@ -33,6 +33,7 @@ from galfm import GalFMForPretraining, GalFMProcessor, load_head
 from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
 from galfm.training.benchmarking import photoz_rows, record, run_finetune
 from galfm.training.evaluate import evaluate_head, load_rows, outlier_scores, retrieval_scores
+from galfm.training.metrics import scatter_in_context
 from galfm.training.pretrain import PretrainConfig, pretrain
 from galfm.training.tasks import GalaxyTaskCollator, get_task
 
@@ -153,15 +154,15 @@ def main() -> None:
     mass = run_finetune("properties", data, base, work / "mass_spectra", args.steps, inputs=["spectrum"],
                targets=("log_mstar", "log_ssfr", "log_z", "age_mw"), **common)
     for name in ("log_mstar", "log_ssfr", "log_z", "age_mw"):
-        lines.append(f"| {name} from spectra | R² {mass[f'test_{name}/r2']:.3f}, NMAD {mass[f'test_{name}/nmad']:.3f}, "
+        lines.append(f"| {name} from spectra | NMAD {scatter_in_context(mass, name)}, "
                      f"68%/95% coverage {100 * mass[f'test_{name}/coverage_68']:.0f}%/"
                      f"{100 * mass[f'test_{name}/coverage_95']:.0f}% |")
     sfh = run_finetune("sfh", data, base, work / "sfh", args.steps, **common)
     lines.append(f"| SFH (spectrum + photometry) | per-bin scatter of mass fractions "
                  f"{sfh['test_sfh/mean_bin_scatter']:.3f} (mean of 16 bins); mass-weighted age "
-                 f"{sfh['test_log_age_mw/scatter_dex']:.3f} dex (NMAD), "
-                 f"RMSE {sfh['test_log_age_mw/rmse_dex']:.3f} dex; "
-                 f"log Z NMAD {sfh['test_log_z/nmad']:.3f} dex |")
+                 f"NMAD {scatter_in_context(sfh, 'log_age_mw', 'dex')}, "
+                 f"RMSE {sfh['test_log_age_mw/rmse']:.3f} dex; "
+                 f"log Z NMAD {scatter_in_context(sfh, 'log_z', 'dex')} |")
     posterior = run_finetune("posterior", data, base, work / "posterior", args.steps, **common)
     cover = [f"{t} {100 * posterior[f'test_{t}/coverage_68']:.0f}/{100 * posterior[f'test_{t}/coverage_95']:.0f}"
              for t in get_task("posterior").targets]
@@ -188,8 +189,8 @@ def main() -> None:
         scratch = run_finetune("photoz", data, None, work / f"few_{tag}_scratch", args.few_label_steps,
                       label_fraction=fraction, **common)
         lines.append(f"| photo-z (J-PAS), {100 * fraction:g}% labels ({frozen['train_galaxies']} galaxies): frozen "
-                     f"pretrained + head vs from scratch | σ_NMAD {frozen['test_redshift/sigma_nmad']:.4f} vs "
-                     f"{scratch['test_redshift/sigma_nmad']:.4f}; outliers "
+                     f"pretrained + head vs from scratch | σ_NMAD {scatter_in_context(frozen, 'redshift')} vs "
+                     f"{scatter_in_context(scratch, 'redshift')}; outliers "
                      f"{100 * frozen['test_redshift/outlier_fraction']:.1f}% vs "
                      f"{100 * scratch['test_redshift/outlier_fraction']:.1f}% |")
 

@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from galfm.datasets_scripts import record_files
 from galfm.training.benchmarking import r_band_magnitudes
-from galfm.training.metrics import load_metric
+from galfm.training.metrics import load_metric, scatter_in_context
 
 
 def jpas_table(data: str, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,7 +55,8 @@ def main() -> None:
           f"{np.median(z_test):.3f}")
     for label, keep in (("r < 22", r_test < 22), ("all", np.isfinite(z_test))):
         score = metric.compute(predictions=z_pred[keep], references=z_test[keep])
-        print(f"| {label} ({score['count']} galaxies) | σ_NMAD {score['sigma_nmad']:.4f}, outliers "
+        scatter = scatter_in_context({f"redshift/{k}": v for k, v in score.items()}, "redshift")
+        print(f"| {label} ({score['count']} galaxies) | σ_NMAD {scatter}, outliers "
               f"{100 * score['outlier_fraction']:.1f}%, bias {score['bias']:+.4f} |")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from galfm.datasets_scripts.parquet_shards import load_records
 
 from .finetune import FinetuneConfig, finetune
-from .metrics import load_metric
+from .metrics import load_metric, scatter_in_context
 from .real_sky import r_magnitude
 
 
@@ -73,7 +73,8 @@ def photoz_rows(name: str, out: Path, data: Path, r_limit: float | None = 22.0) 
     score = load_metric("photoz").compute(predictions=z_pred[keep], references=z_true[keep])
     cover = load_metric("coverage").compute(predictions=z_pred[keep], references=z_true[keep],
                                             std=saved["std"][keep, 0])
-    return [f"| {name} ({label}, {score['count']} galaxies) | σ_NMAD {score['sigma_nmad']:.4f}, outliers "
+    scatter = scatter_in_context({f"redshift/{k}": v for k, v in score.items()}, "redshift")
+    return [f"| {name} ({label}, {score['count']} galaxies) | σ_NMAD {scatter}, outliers "
             f"{100 * score['outlier_fraction']:.1f}%, bias {score['bias']:+.4f}, 68%/95% coverage "
             f"{100 * cover['coverage_68']:.0f}%/{100 * cover['coverage_95']:.0f}% |"]
 
