@@ -17,7 +17,8 @@ Photometric depths (5 sigma, AB, point source, applied to total fluxes):
                 Bonoli et al. 2021)
   galex         MIS: FUV 22.6, NUV 22.7 (Bianchi et al. 2014)
   legacysurvey  DECam g 24.0, r 23.4, z 22.5 (Dey et al. 2019); unWISE W1 20.7, W2 20.0
-  sdss          u 22.0, g 22.2, r 22.2, i 21.3, z 20.5 (95% completeness, York et al. 2000)
+  sdss          u 22.0, g 22.2, r 22.2, i 21.3, z 20.5 (95% completeness, York et al. 2000); fibre fluxes, as
+                the only SDSS ugriz galfm reads are the spectra's SPECTROFLUX (light inside the 3" fibre)
   euclid        VIS 26.2, Y/J/H 24.3 (Euclid Wide, Euclid Collaboration: Scaramella et al. 2022)
   phangs_hst    WFC3/UVIS F275W 24.5, F336W 24.8, F438W 25.3, F555W 25.8, F814W 25.2 (approximate depths of the
                 PHANGS-HST exposures, Lee et al. 2022, ApJS 258, 10); curves from sedpy (F438W synthesised)
@@ -174,10 +175,18 @@ SPECTROGRAPHS: dict[str, Spectrograph] = {
 
 @dataclass
 class PhotometricSurvey:
-    """Bands and their 5-sigma AB depths."""
+    """Bands and their 5-sigma AB depths; ``fibre`` names a spectrograph when the fluxes are those of the light
+    inside its fibre (``Spectrograph.aperture_fraction``) rather than totals."""
 
     name: str
     depths: dict[str, float] = field(default_factory=dict)
+    fibre: str | None = None
+
+    def aperture_fraction(self, r_eff_arcsec: np.ndarray) -> np.ndarray:
+        """(G,) share of each galaxy's light these fluxes measure."""
+        if self.fibre is None:
+            return np.ones(np.shape(r_eff_arcsec))
+        return SPECTROGRAPHS[self.fibre].aperture_fraction(r_eff_arcsec)
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -197,7 +206,7 @@ PHOTOMETRIC_SURVEYS: dict[str, PhotometricSurvey] = {
     "legacysurvey": PhotometricSurvey("legacysurvey", {"decam_g": 24.0, "decam_r": 23.4, "decam_z": 22.5,
                                                        "wise_w1": 20.7, "wise_w2": 20.0}),
     "sdss": PhotometricSurvey("sdss", {"sdss_u": 22.0, "sdss_g": 22.2, "sdss_r": 22.2, "sdss_i": 21.3,
-                                       "sdss_z": 20.5}),
+                                       "sdss_z": 20.5}, fibre="sdss"),
     "euclid": PhotometricSurvey("euclid", {"euclid_vis": 26.2, "euclid_y": 24.3, "euclid_j": 24.3,
                                            "euclid_h": 24.3}),
     "phangs_hst": PhotometricSurvey("phangs_hst", {"hst_f275w": 24.5, "hst_f336w": 24.8, "hst_f438w": 25.3,

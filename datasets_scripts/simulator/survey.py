@@ -224,7 +224,7 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
         f_obs[qso] = observed_flux_density(sed.luminosity[qso], sed.redshift[qso], sed.luminosity_distance_cm[qso],
                                            photometry_grid(), model.grid.edges)
 
-    bands, band_flux, photometry = _observe_photometry(config, f_obs, rng, observed)
+    bands, band_flux, photometry = _observe_photometry(config, f_obs, rng, observed, pop.r_eff_arcsec)
     spectra = _observe_spectra(config, sed, model, pop, rng, observed, anomaly)
 
     imaging = next((IMAGING_SURVEYS[s] for s in config.surveys if s in IMAGING_SURVEYS), None)
@@ -250,16 +250,19 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
     return records
 
 
-def _observe_photometry(config: SimulationConfig, f_obs: np.ndarray, rng: np.random.Generator, observed: bool):
-    """(bands, noiseless nanomaggies (G, B), (measured, sigma, present)) over every requested photometric survey,
-    from observed f_lambda on ``photometry_grid()``."""
+def _observe_photometry(config: SimulationConfig, f_obs: np.ndarray, rng: np.random.Generator, observed: bool,
+                        r_eff_arcsec: np.ndarray):
+    """(bands, noiseless total nanomaggies (G, B), (measured, sigma, present)) over every requested photometric
+    survey, from observed f_lambda on ``photometry_grid()``; a fibre survey measures its fibre's share."""
     surveys = [PHOTOMETRIC_SURVEYS[s] for s in config.surveys if s in PHOTOMETRIC_SURVEYS]
     bands = tuple(b for s in surveys for b in s.bands)
     if not bands:
         return bands, None, None
     band_flux = maggies(f_obs, bands) * 1e9
     sigma = np.concatenate([s.sigma_nanomaggies(OBSERVED_DEPTH_LOSS if observed else 0.0) for s in surveys])
-    measured = band_flux * (_zero_points(config, bands) if observed else 1.0)
+    aperture = np.concatenate([np.repeat(s.aperture_fraction(r_eff_arcsec)[:, None], len(s.bands), axis=1)
+                               for s in surveys], axis=1)
+    measured = band_flux * aperture * (_zero_points(config, bands) if observed else 1.0)
     measured = measured + rng.standard_normal(measured.shape) * sigma
     present = rng.random(measured.shape) >= MISSING_BAND_FRACTION if observed else np.ones(measured.shape, bool)
     return bands, band_flux, (measured, sigma, present)

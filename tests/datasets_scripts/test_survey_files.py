@@ -51,7 +51,7 @@ def test_unknown_survey_and_empty_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="no sdss files matching"):
         load_survey("sdss", tmp_path)
     assert {"sdss", "desi", "legacysurvey", "galex", "jpas", "jplus", "euclid", "euclid_mer", "muse",
-            "phangs_hst", "galaxyzoo", "eso_phase3"} == set(available_surveys())
+            "phangs_hst", "galaxyzoo", "eso_phase3", "hsc"} == set(available_surveys())
 
 
 def test_each_survey_module_has_its_builder(tmp_path, data_dir):

@@ -222,11 +222,11 @@ def test_euclid_muse_sdss_records(tmp_path):
 
 
 def test_the_bright_selection_is_the_sdss_main_sample_and_the_deep_one_reaches_further():
-    bright = list(simulate(60, seed=8, surveys=("sdss",), bright_fraction=1.0))
-    deep = list(simulate(60, seed=8, surveys=("sdss",), bright_fraction=0.0))
+    bright = list(simulate(60, seed=8, surveys=("sdss", "legacysurvey"), bright_fraction=1.0))
+    deep = list(simulate(60, seed=8, surveys=("sdss", "legacysurvey"), bright_fraction=0.0))
 
-    def r_mag(record):
-        flux = record["photometry"]["flux"][record["photometry"]["band"].index("sdss_r")]
+    def r_mag(record):  # the total r (Legacy Surveys DECam r; galfm's SDSS ugriz are fibre fluxes)
+        flux = record["photometry"]["flux"][record["photometry"]["band"].index("decam_r")]
         return 22.5 - 2.5 * np.log10(max(flux, 1e-3))
 
     assert np.percentile([r_mag(r) for r in bright], 90) < 17.77 + 0.3  # noise scatters a little past the limit
@@ -264,3 +264,25 @@ def test_min_spectrum_snr_lifts_faint_spectra_to_the_sfh_network_setting():
     assert np.median(snr_per_angstrom(plain)) < 10.0
     with pytest.raises(ValueError, match="min_spectrum_snr"):
         SimulationConfig(min_spectrum_snr=-1.0)
+
+
+def test_sdss_ugriz_are_fibre_fluxes_like_the_spectra_spectroflux():
+    """galfm's SDSS ugriz come from the spectra's SPECTROFLUX, the light in the 3" fibre: simulated sdss bands are
+    that share of the total (most of a z ~ 0.1 galaxy's light falls
+    outside it), other surveys totals."""
+    from galfm.datasets_scripts.simulator.instruments import PHOTOMETRIC_SURVEYS, SPECTROGRAPHS
+
+    assert PHOTOMETRIC_SURVEYS["sdss"].fibre == "sdss" and PHOTOMETRIC_SURVEYS["legacysurvey"].fibre is None
+    records = list(simulate(60, seed=6, surveys=("sdss", "legacysurvey"), bright_fraction=1.0))
+    ratio, expected = [], []
+    for r in records:
+        phot = dict(zip(r["photometry"]["band"], r["photometry"]["flux"]))
+        if "sdss_r" in phot and "decam_r" in phot and phot["decam_r"] > 20:  # bright: noise negligible
+            ratio.append(phot["sdss_r"] / phot["decam_r"])
+            expected.append(SPECTROGRAPHS["sdss"].aperture_fraction(np.array([r["properties"]["r_eff"]]))[0])
+    ratio, expected = np.array(ratio), np.array(expected)
+    assert len(ratio) > 20
+    # SDSS r and DECam r differ by a colour term (up to ~25% for red, distant galaxies); the fibre share remains
+    assert abs(np.median(ratio / expected) - 1) < 0.12
+    assert np.mean(np.abs(ratio / expected - 1) < 0.25) > 0.9
+    assert np.median(ratio) < 0.5  # the fibre sees under half the light: > 0.75 mag fainter than the total
