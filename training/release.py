@@ -195,7 +195,8 @@ def release_table(record: dict) -> str:
 def _write_cards(out: Path, record: dict, real_rows: list[dict], runs: dict[str, Path], pretrain_run: Path) -> None:
     data_text = (f"{record['galaxies']} galaxies of the galfm simulated survey (`galfm simulate --n "
                  f"{record['galaxies']} --seed {record['seed']}`: 30% SDSS-main-like r < 17.77, 70% r < 22.5; "
-                 "DESI and SDSS spectra through fibres, J-PAS + GALEX + Legacy Surveys + SDSS photometry, grz images)")
+                 "DESI and SDSS spectra through fibres, J-PAS + GALEX + Legacy Surveys photometry and SDSS ugriz "
+                 "fibre fluxes, grz images)")
     steps = record["pretrain"].get("steps", "?")
     parameters = GalFMModel.from_pretrained(out / "galfm").num_parameters()
     write_base_card(out / "galfm", f"{REPO_ORG}/galfm", "tiny", parameters,
