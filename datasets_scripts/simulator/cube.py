@@ -20,10 +20,10 @@ from astropy.wcs import WCS
 from galfm.properties_galfm import mass_weighted_log_age
 
 from .instruments import SPECTROGRAPHS
-from .priors import _delayed_tau_bin_sfr
+from .priors import delayed_tau_bin_sfr
 from .sed import GalaxyParameters
 from .stellar_populations import METALLICITIES_ZSUN
-from .survey import _sed_model
+from .survey import sed_model
 
 MUSE_PIXEL_ARCSEC = 0.2
 
@@ -37,7 +37,7 @@ def ring_parameters(radius: np.ndarray, redshift: float) -> tuple[GalaxyParamete
     t_univ = np.full(radius.size, Planck18.age(redshift).to_value("yr"))
     t_start = np.clip(0.5e9 + 1.6e9 * radius, 0, t_univ - 1e9)
     tau = 0.8e9 * (1.0 + 1.2 * radius)
-    sfr = _delayed_tau_bin_sfr(t_univ, tau, t_start)
+    sfr = delayed_tau_bin_sfr(t_univ, tau, t_start)
     mass = 1e10 * sfr / sfr.sum(axis=1, keepdims=True)
     log_z_value = 0.15 - 0.25 * radius
     log_z = np.repeat(log_z_value[:, None], mass.shape[1], axis=1)
@@ -56,7 +56,7 @@ def simulate_cube(path: str | Path, size: int = 24, redshift: float = 0.02, scal
     matters); MASS is in the same arbitrary scale."""
     rng = np.random.default_rng(seed)
     muse = SPECTROGRAPHS["muse"]
-    model = _sed_model(Planck18)
+    model = sed_model(Planck18)
     ring_radius = (np.arange(rings) + 0.5) * (3.0 / rings)  # 0-3 scale lengths
     params, age_ring, log_z_ring = ring_parameters(ring_radius, redshift)
     sed = model.rest_frame(params)

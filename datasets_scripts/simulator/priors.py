@@ -92,7 +92,7 @@ def completeness_log_mass(redshift: np.ndarray, cosmology: FLRW, r_limit: float)
     return np.clip(-0.4 * (abs_mag - SOLAR_ABS_MAG_R) + np.log10(0.5), 7.5, 11.3)
 
 
-def _delayed_tau_bin_sfr(t_univ_yr: np.ndarray, tau_yr: np.ndarray, t_start_yr: np.ndarray) -> np.ndarray:
+def delayed_tau_bin_sfr(t_univ_yr: np.ndarray, tau_yr: np.ndarray, t_start_yr: np.ndarray) -> np.ndarray:
     """Mean delayed-tau SFR in each lookback bin (arbitrary normalisation), zero before the Big Bang."""
     edges = np.asarray(SFH_AGE_BIN_EDGES_GYR) * 1e9
     frac = (np.arange(16) + 0.5) / 16
@@ -121,7 +121,7 @@ def draw_population(rng: np.random.Generator, n: int, cosmology: FLRW, live_frac
 
     tau = np.where(quenched, rng.uniform(0.3, 1.5, n), rng.uniform(2.0, 10.0, n)) * 1e9
     t_start = rng.uniform(0.0, 1.5e9, n) * np.minimum(1.0, t_univ / 4e9)
-    shape = _delayed_tau_bin_sfr(t_univ, tau, t_start) * np.exp(rng.normal(0, 0.3 * np.log(10), (n, NUM_SFH_BINS)))
+    shape = delayed_tau_bin_sfr(t_univ, tau, t_start) * np.exp(rng.normal(0, 0.3 * np.log(10), (n, NUM_SFH_BINS)))
     edges = np.asarray(SFH_AGE_BIN_EDGES_GYR) * 1e9
     width = np.clip(np.minimum(edges[1:], t_univ[:, None]) - edges[:-1], 0, None)
     recent = edges[1:] <= 1e8  # the four bins of the last 100 Myr carry the drawn SFR

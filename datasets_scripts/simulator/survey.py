@@ -105,7 +105,7 @@ class SimulationConfig:
 _SED_MODELS: dict[str, GalaxySED] = {}
 
 
-def _sed_model(cosmology: FLRW) -> GalaxySED:
+def sed_model(cosmology: FLRW) -> GalaxySED:
     """One SED model per cosmology and process (the grids behind it take seconds to build)."""
     key = repr(cosmology)
     if key not in _SED_MODELS:
@@ -205,7 +205,7 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, chunk]))
     first = chunk * config.chunk_size
     m = min(config.chunk_size, config.n - first)
-    model = _sed_model(config.cosmology)
+    model = sed_model(config.cosmology)
     observed = config.variant == "observed"
     bright = int(rng.binomial(m, config.bright_fraction))
     samples = [_flux_limited_sample(rng, k, config, model, limit)
@@ -348,7 +348,7 @@ def iterate_chunks(config: SimulationConfig, num_proc: int = 1, chunks: range | 
             yield _chunk_worker(task)
         return
 
-    _sed_model(config.cosmology)  # build the grids once; forked workers share them
+    sed_model(config.cosmology)  # build the grids once; forked workers share them
     context = multiprocessing.get_context("fork")
     with context.Pool(num_proc) as pool:
         yield from pool.imap(_chunk_worker, tasks)

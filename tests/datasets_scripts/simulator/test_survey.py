@@ -18,7 +18,7 @@ from galfm.datasets_scripts.simulator.photometry import maggies, photometry_grid
 from galfm.datasets_scripts.simulator.priors import draw_population
 from galfm.datasets_scripts.simulator.sed import observed_flux_density
 from galfm.datasets_scripts.simulator.sky_noise import NOISE_FILE, derive_noise_curve, desi_noise_curve
-from galfm.datasets_scripts.simulator.survey import _sed_model
+from galfm.datasets_scripts.simulator.survey import sed_model as shared_sed_model
 from galfm.filters_galfm import load_filter
 
 DATA = Path(__file__).parents[2] / "data"
@@ -26,7 +26,7 @@ DATA = Path(__file__).parents[2] / "data"
 
 @pytest.fixture(scope="module")
 def sed_model():
-    return _sed_model(Planck18)
+    return shared_sed_model(Planck18)
 
 
 @pytest.fixture(scope="module")
