@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 # Lookback-time edges (Gyr) of the 16 star-formation-history bins. The first bin (< 10 Myr) holds the stars
 # still inside their birth clouds; the rest are roughly log-spaced up to the age of the Universe.
 SFH_AGE_BIN_EDGES_GYR: tuple[float, ...] = (
     0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.5, 6.5, 9.0, 13.8,
 )
 NUM_SFH_BINS = len(SFH_AGE_BIN_EDGES_GYR) - 1
+
+
+def mass_weighted_log_age(sfh: np.ndarray) -> np.ndarray:
+    """log10 of the mass-weighted lookback age (Gyr) of 16-bin SFH fractions, bins at their log-midpoints (the
+    first bin at 5 Myr); truth and prediction use the same bin ages, so their difference is the SFH's error."""
+    edges = np.asarray(SFH_AGE_BIN_EDGES_GYR)
+    centers = np.sqrt(np.maximum(edges[:-1], 0.005) * edges[1:])
+    return np.log10((sfh * centers).sum(-1) / sfh.sum(-1))
 
 # Emission lines the record knows, keyed by their short name: vacuum rest wavelength in Angstrom.
 EMISSION_LINES: dict[str, float] = {

@@ -27,7 +27,7 @@ BUILTIN_MODALITIES: tuple[str, ...] = ("spectrum", "photometry", "image", "prope
 class GalFMPretrainingConfig(PreTrainedConfig):
     r"""The self-supervised objectives of [`GalFMForPretraining`].
 
-    Args:
+    Attributes:
         num_decoder_layers (`int`): layers of the light decoder that answers masked-token queries.
         masked_loss_weight (`float`), autoregressive_loss_weight (`float`), contrastive_loss_weight (`float`):
             weights of the three objectives; 0 switches one off.
@@ -75,7 +75,7 @@ class GalFMPretrainingConfig(PreTrainedConfig):
 class GalFMHeadConfig(PreTrainedConfig):
     r"""The downstream heads (property, posterior, star-formation history, morphology).
 
-    Args:
+    Attributes:
         target_properties (`list[str]`, *optional*): what a property or posterior head predicts, keys of
             `galfm.PROPERTIES` (e.g. ``["redshift"]`` for photo-z); their units are the record's.
         property_specs (`dict`, *optional*): property -> {"center", "scale", "transform"}, the scaling between
@@ -160,7 +160,7 @@ class GalFMConfig(PreTrainedConfig):
     The token geometry (``spectrum_patch_size``, ``image_patch_size``, ``num_property_types``) must match the
     [`GalFMProcessor`] the model is used with; the defaults match the default processor.
 
-    Args:
+    Attributes:
         hidden_size (`int`): width of every token embedding.
         num_hidden_layers (`int`): transformer encoder layers.
         num_attention_heads (`int`): attention heads per layer.

@@ -239,6 +239,11 @@ class GalFMPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["GalFMEmbeddings", "GalFMLayer"]
     # Trainer must not divide the loss by the token count it computes itself (it would double under DDP).
     accepts_loss_kwargs = False
+    # the pretraining objectives' own weights (`GalFMForPretraining`), which an encoder or a head loaded from a
+    # pretrained checkpoint does not use: expected to be left behind, so not reported
+    _keys_to_ignore_on_load_unexpected = [r"^(galfm\.)?(mask_token|query_projection|decoder|decoder_layernorm|"
+                                          r"masked_heads|next_query_projection|autoregressive_heads|"
+                                          r"contrastive_projection|logit_scale)\b"]
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
