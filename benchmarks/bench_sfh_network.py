@@ -20,7 +20,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from astropy.io import fits
 from scipy.stats import pearsonr, spearmanr
@@ -31,7 +30,7 @@ from galfm.training.benchmarking import record
 from galfm.training.finetune import FinetuneConfig, finetune
 from galfm.training.metrics import scatter_in_context
 from galfm.training.release import SHIPPED_DIR
-from galfm.training.sfh_map import run_sfh_map
+from galfm.training.sfh_map import bin_average, run_sfh_map
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -44,10 +43,7 @@ def cube_recovery(cube_path: Path, head: str | Path, out: Path, target_snr: floa
         mass = truth["MASS"].data
         scores = {"bins": len(result.snr)}
         for key in ("LOG_AGE_MW", "LOG_Z"):
-            ids = np.arange(len(result.snr))
-            true = np.array([np.average(truth[key].data[result.bins == i], weights=mass[result.bins == i])
-                             for i in ids])
-            predicted = np.array([result.maps[key][result.bins == i][0] for i in ids])
+            true, predicted = bin_average(truth[key].data, result.bins, mass), result.per_bin[key]
             scores[key] = {"pearson": float(pearsonr(true, predicted)[0]),
                            "spearman": float(spearmanr(true, predicted)[0]),
                            "true_range": [float(true.min()), float(true.max())],

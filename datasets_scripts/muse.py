@@ -82,15 +82,18 @@ def load_cube(path: str | os.PathLike) -> Cube:
                 good, WCS(header).celestial, header)
 
 
-def region_record(cube: Cube, select: np.ndarray, object_id: str, flags: list[str]) -> dict[str, Any]:
-    """The record of the summed spectrum of the spaxels ``select`` (y, x boolean) at their mean sky position;
-    a wavelength where any of them has no value gets ivar 0."""
+def region_record(cube: Cube, select: np.ndarray, object_id: str, flags: list[str],
+                  radec: tuple[float, float] | None = None) -> dict[str, Any]:
+    """The record of the summed spectrum of the spaxels ``select`` (y, x boolean) at ``radec`` (degrees; default
+    their mean sky position); a wavelength where any of them has no value gets ivar 0."""
     f = cube.flux[:, select].sum(axis=1)
     v = cube.var[:, select].sum(axis=1)
     bad = ~cube.good[:, select].all(axis=1) | ~(v > 0)
-    y, x = np.nonzero(select)
-    sky = cube.wcs.pixel_to_world(x.mean(), y.mean())
-    return {"object_id": object_id, "survey": "muse", "ra": float(sky.ra.deg), "dec": float(sky.dec.deg),
+    if radec is None:
+        y, x = np.nonzero(select)
+        sky = cube.wcs.pixel_to_world(x.mean(), y.mean())
+        radec = (sky.ra.deg, sky.dec.deg)
+    return {"object_id": object_id, "survey": "muse", "ra": float(radec[0]), "dec": float(radec[1]),
             "spectrum": {"wavelength": cube.wavelength, "flux": np.where(bad, 0.0, f).astype(np.float32),
                          "ivar": np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, v)).astype(np.float32),
                          "mask": bad, "lsf_sigma": None},
@@ -106,8 +109,9 @@ def read_cube(path: str | os.PathLike, positions: list[tuple[float, float]] | No
     name = Path(path).stem
     if spaxels:
         flags = [f"muse_aperture_arcsec={cube.pixel_arcsec}"]
-        return [region_record(cube, (yy == y) & (xx == x), f"muse-{name}-{y}-{x}", flags)
-                for y, x in zip(yy.ravel(), xx.ravel())]
+        sky = cube.wcs.pixel_to_world(xx.ravel(), yy.ravel())  # one WCS call for every spaxel
+        return [region_record(cube, (yy == y) & (xx == x), f"muse-{name}-{y}-{x}", flags, (ra, dec))
+                for y, x, ra, dec in zip(yy.ravel(), xx.ravel(), sky.ra.deg, sky.dec.deg)]
     if positions is None:
         centre = cube.wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
         positions = [(centre.ra.deg, centre.dec.deg)]
@@ -117,9 +121,8 @@ def read_cube(path: str | os.PathLike, positions: list[tuple[float, float]] | No
         inside = np.hypot(xx - x, yy - y) * cube.pixel_arcsec <= aperture_arcsec
         if not inside.any():
             raise ValueError(f"{path}: aperture at (ra, dec) = ({ra}, {dec}) lies outside the cube")
-        record = region_record(cube, inside, f"muse-{name}-ap{k}", [f"muse_aperture_arcsec={aperture_arcsec}"])
-        record["ra"], record["dec"] = float(ra), float(dec)
-        records.append(record)
+        records.append(region_record(cube, inside, f"muse-{name}-ap{k}", [f"muse_aperture_arcsec={aperture_arcsec}"],
+                                     (ra, dec)))
     return records
 
 

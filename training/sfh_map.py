@@ -13,6 +13,7 @@ import argparse
 import sys
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -74,15 +75,39 @@ def voronoi_bins(signal: np.ndarray, noise: np.ndarray, target_snr: float) -> np
 
 @dataclass
 class SFHMaps:
-    """Per bin: its spaxel count and S/N, the SFH (bins, 16), log Z and σ; ``maps`` the same on the sky grid."""
+    """``bins`` the Voronoi bin per spaxel (-1: left out); per bin its ``spaxels``, its ``sfh`` (bins, 16) and
+    ``per_bin`` values of every map in `MAPS`; ``maps`` the same on the sky grid."""
 
     bins: np.ndarray
-    snr: np.ndarray
     spaxels: np.ndarray
     sfh: np.ndarray
-    log_z: np.ndarray
-    log_z_std: np.ndarray
-    maps: dict[str, np.ndarray]
+    per_bin: dict[str, np.ndarray]
+
+    @property
+    def snr(self) -> np.ndarray:
+        return self.per_bin["BIN_SNR"]
+
+    @property
+    def log_z(self) -> np.ndarray:
+        return self.per_bin["LOG_Z"]
+
+    @property
+    def log_z_std(self) -> np.ndarray:
+        return self.per_bin["LOG_Z_ERR"]
+
+    @cached_property
+    def maps(self) -> dict[str, np.ndarray]:
+        return {key: np.where(self.bins >= 0, value[np.maximum(self.bins, 0)], np.nan)
+                for key, value in self.per_bin.items()}
+
+
+def bin_average(image: np.ndarray, bins: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Per Voronoi bin, the (weighted) mean of a map on the same sky grid, e.g. a simulated cube's true age
+    weighted by its stellar mass, to set beside ``SFHMaps.per_bin``."""
+    weights = np.ones_like(image, dtype=float) if weights is None else np.asarray(weights, dtype=float)
+    inside, count = bins >= 0, int(bins.max()) + 1
+    total = np.bincount(bins[inside], weights[inside] * image[inside], minlength=count)
+    return total / np.bincount(bins[inside], weights[inside], minlength=count)
 
 
 def _mass_fraction(sfh: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -97,9 +122,10 @@ def sfh_maps(cube: Cube, head: GalFMForStarFormationHistory, processor: GalFMPro
     """Voronoi-bin ``cube`` to ``target_snr`` and run ``head`` on every bin's summed spectrum."""
     signal, noise = spaxel_snr(cube)
     bins = voronoi_bins(signal, noise, target_snr)
-    count = int(bins.max()) + 1
-    spaxels = np.bincount(bins[bins >= 0], minlength=count)
-    snr = np.array([signal[bins == b].sum() / np.sqrt((noise[bins == b] ** 2).sum()) for b in range(count)])
+    inside, count = bins >= 0, int(bins.max()) + 1
+    spaxels = np.bincount(bins[inside], minlength=count)
+    snr = (np.bincount(bins[inside], signal[inside], minlength=count)
+           / np.sqrt(np.bincount(bins[inside], noise[inside] ** 2, minlength=count)))
     records = [region_record(cube, bins == b, f"{name}-bin{b}", [f"voronoi_bin={b}"]) for b in range(count)]
     head.eval()
     sfh, log_z, log_z_std = [], [], []
@@ -108,11 +134,11 @@ def sfh_maps(cube: Cube, head: GalFMForStarFormationHistory, processor: GalFMPro
         sfh.append(out.sfh.float().numpy())
         log_z.append(out.log_z.float().numpy())
         log_z_std.append(out.log_z_std.float().numpy())
-    sfh, log_z, log_z_std = np.concatenate(sfh), np.concatenate(log_z), np.concatenate(log_z_std)
-    per_bin = {"LOG_AGE_MW": mass_weighted_log_age(sfh), "LOG_Z": log_z, "LOG_Z_ERR": log_z_std,
+    sfh = np.concatenate(sfh)
+    per_bin = {"LOG_AGE_MW": mass_weighted_log_age(sfh), "LOG_Z": np.concatenate(log_z),
+               "LOG_Z_ERR": np.concatenate(log_z_std),
                **{key: _mass_fraction(sfh, *span) for key, span in AGE_GROUPS_GYR.items()}, "BIN_SNR": snr}
-    maps = {key: np.where(bins >= 0, value[np.maximum(bins, 0)], np.nan) for key, value in per_bin.items()}
-    return SFHMaps(bins=bins, snr=snr, spaxels=spaxels, sfh=sfh, log_z=log_z, log_z_std=log_z_std, maps=maps)
+    return SFHMaps(bins=bins, spaxels=spaxels, sfh=sfh, per_bin=per_bin)
 
 
 def write_maps(result: SFHMaps, cube: Cube, out_dir: Path, name: str) -> tuple[Path, Path]:
@@ -188,8 +214,8 @@ def main(args: argparse.Namespace) -> int:
     used = int((result.bins >= 0).sum())
     print(f"{len(result.snr)} Voronoi bins from {used} of {result.bins.size} spaxels (target S/N {args.target_snr:g}; "
           f"bin S/N {np.min(result.snr):.1f}-{np.max(result.snr):.1f})")
-    print(f"log mass-weighted age {np.nanmin(result.maps['LOG_AGE_MW']):.2f} to "
-          f"{np.nanmax(result.maps['LOG_AGE_MW']):.2f} (log Gyr); log Z {np.min(result.log_z):.2f} to "
+    age = result.per_bin["LOG_AGE_MW"]
+    print(f"log mass-weighted age {age.min():.2f} to {age.max():.2f} (log Gyr); log Z {np.min(result.log_z):.2f} to "
           f"{np.max(result.log_z):.2f} (median σ {np.median(result.log_z_std):.2f} dex)")
     print(f"wrote {fits_path} and {png_path}")
     return 0
