@@ -48,6 +48,16 @@ def response_matrix(bands: tuple[str, ...]) -> np.ndarray:
     return np.stack(columns, axis=1)
 
 
+@cache
+def band_window(band: str) -> slice:
+    """The pixels of ``photometry_grid()`` where ``band`` transmits: a flux limit in one band needs only them."""
+    inside = np.flatnonzero(response_matrix((band,))[:, 0])
+    return slice(int(inside[0]), int(inside[-1]) + 1)
+
+
+def band_maggies(flux_density: np.ndarray, band: str) -> np.ndarray:
+    """AB maggies (G,) in ``band`` from pixel-mean f_lambda (G, n) on the pixels of ``band_window(band)``."""
+    return flux_density @ response_matrix((band,))[band_window(band), 0]
 
 
 def maggies(flux_density: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:

@@ -29,15 +29,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import astropy.units as u
 import numpy as np
 from astropy.cosmology import FLRW
 
 from galfm.properties_galfm import NUM_SFH_BINS, SFH_AGE_BIN_EDGES_GYR
 
+from .cosmology_table import cosmology_table
 from .sed import GalaxyParameters
 
 SOLAR_ABS_MAG_R = 4.65  # AB, Willmer (2018)
+COMPLETENESS_MASS_TO_LIGHT = 0.5  # M/L_r of the completeness mass
+COMPLETENESS_LOG_MASS_RANGE = (7.5, 11.3)  # the completeness mass is clipped to this range
+REDSHIFT_PRIOR_MAX = 2.5
 MORPHOLOGY_CLASSES = ("elliptical", "lenticular", "spiral", "merger")
 
 
@@ -78,18 +81,35 @@ def _schechter_mass_draw(rng: np.random.Generator, log_min: np.ndarray) -> np.nd
     return np.interp(lo + rng.random(log_min.size) * (cdf[-1] - lo), cdf, grid)
 
 
-def _redshift_draw(rng: np.random.Generator, n: int, z0: float = 0.32, z_max: float = 2.5) -> np.ndarray:
-    grid = np.linspace(0.002, z_max, 4000)
+def _redshift_draw(rng: np.random.Generator, n: int, z0: float = 0.32, z_max: float = REDSHIFT_PRIOR_MAX
+                   ) -> np.ndarray:
+    """p(z) ~ z^2 exp(-(z/z0)^1.5) on 0.002 < z < 2.5, truncated at ``z_max``."""
+    grid = np.linspace(0.002, REDSHIFT_PRIOR_MAX, 4000)
     pdf = grid**2 * np.exp(-((grid / z0) ** 1.5))
     cdf = np.cumsum(pdf)
-    return np.interp(rng.random(n) * cdf[-1], cdf, grid)
+    top = np.interp(min(z_max, REDSHIFT_PRIOR_MAX), grid, cdf)
+    return np.interp(rng.random(n) * top, cdf, grid)
+
+
+def _unclipped_completeness_log_mass(redshift: np.ndarray, cosmology: FLRW, r_limit: float) -> np.ndarray:
+    distance_modulus = cosmology_table(cosmology).distmod(redshift)
+    abs_mag = r_limit - distance_modulus + 2.5 * np.log10(1 + redshift)
+    return -0.4 * (abs_mag - SOLAR_ABS_MAG_R) + np.log10(COMPLETENESS_MASS_TO_LIGHT)
 
 
 def completeness_log_mass(redshift: np.ndarray, cosmology: FLRW, r_limit: float) -> np.ndarray:
     """Lowest log M* drawn at each redshift: reaches ``r_limit`` with M/L_r = 0.5 (k-correction ~ 2.5 log(1+z))."""
-    distance_modulus = cosmology.distmod(redshift).to_value(u.mag)
-    abs_mag = r_limit - distance_modulus + 2.5 * np.log10(1 + redshift)
-    return np.clip(-0.4 * (abs_mag - SOLAR_ABS_MAG_R) + np.log10(0.5), 7.5, 11.3)
+    return np.clip(_unclipped_completeness_log_mass(redshift, cosmology, r_limit), *COMPLETENESS_LOG_MASS_RANGE)
+
+
+def flux_limit_redshift(cosmology: FLRW, r_limit: float) -> float:
+    """The redshift where the completeness mass reaches its ceiling (log M* = 11.3): beyond it the mass floor no
+    longer follows the flux limit, and the candidates drawn there are only rejected by it (at r < 17.77 none of
+    20000 candidates at z ~ 0.5 passes, and a third of the prior's redshifts lie beyond z = 0.555). Redshifts are drawn below it,
+    which saves the SEDs of those candidates; a deep limit (r < 22.5) never reaches the ceiling below z = 2.5."""
+    z = np.geomspace(0.002, REDSHIFT_PRIOR_MAX, 4000)
+    below = _unclipped_completeness_log_mass(z, cosmology, r_limit) <= COMPLETENESS_LOG_MASS_RANGE[1]
+    return float(z[below][-1]) if below.any() else float(z[0])
 
 
 def delayed_tau_bin_sfr(t_univ_yr: np.ndarray, tau_yr: np.ndarray, t_start_yr: np.ndarray) -> np.ndarray:
@@ -110,8 +130,9 @@ def draw_population(rng: np.random.Generator, n: int, cosmology: FLRW, live_frac
                     r_limit: float = 22.0) -> Population:
     """Draw ``n`` galaxies. ``live_fraction`` (16,) approximates surviving/formed mass per bin for the mass
     normalisation; the record's stellar mass is then measured exactly from the SED model."""
-    z = _redshift_draw(rng, n)
-    t_univ = cosmology.age(z).to_value(u.yr)
+    distances = cosmology_table(cosmology)
+    z = _redshift_draw(rng, n, z_max=flux_limit_redshift(cosmology, r_limit))
+    t_univ = distances.age_yr(z)
     log_m = _schechter_mass_draw(rng, completeness_log_mass(z, cosmology, r_limit))
     quenched = rng.random(n) < 1.0 / (1.0 + np.exp(-(log_m - (10.45 + 0.25 * z)) / 0.25))
 
@@ -158,7 +179,7 @@ def draw_population(rng: np.random.Generator, n: int, cosmology: FLRW, live_frac
     log_re_late = 0.86 - 0.75 * np.log10(1 + z) + 0.22 * (log_m - 10.7) + rng.normal(0, 0.16, n)
     log_re_early = 0.60 - 1.48 * np.log10(1 + z) + 0.75 * (log_m - 10.7) + rng.normal(0, 0.10, n)
     r_eff_kpc = 10 ** np.where(quenched, log_re_early, log_re_late)
-    kpc_per_arcsec = cosmology.kpc_proper_per_arcmin(z).to_value(u.kpc / u.arcmin) / 60.0
+    kpc_per_arcsec = distances.kpc_proper_per_arcsec(z)
     r_eff = np.clip(r_eff_kpc / kpc_per_arcsec, 0.05, 20.0)
 
     ra = rng.uniform(0.0, 360.0, n)

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import astropy.units as u
 import numpy as np
 import scipy.sparse
 from astropy.cosmology import FLRW
 
+from .cosmology_table import cosmology_table
 from .dust import calzetti_curve
 from .igm import igm_transmission
 from .stellar_populations import (
@@ -38,7 +38,6 @@ from .stellar_populations import (
     load_stellar_population_grid,
 )
 
-MPC_CM = (1 * u.Mpc).to_value(u.cm)
 AV_TO_TAU = np.log(10) / 2.5
 
 
@@ -100,6 +99,7 @@ class GalaxySED:
 
     def __init__(self, cosmology: FLRW, grid: StellarPopulationGrid | None = None):
         self.cosmology = cosmology
+        self.distances = cosmology_table(cosmology)
         self.grid = grid or load_stellar_population_grid()
         g = self.grid
         self.wavelength = g.wavelength
@@ -113,6 +113,7 @@ class GalaxySED:
         self.flat_lines = g.nebular_lines.reshape(-1, g.nebular_lines.shape[-1])
         self.ionising = g.wavelength < LYMAN_LIMIT
         self.line_to_pixels = self._line_placement()
+        self._window_cache: dict[tuple, dict[str, np.ndarray]] = {}
 
     def _line_placement(self) -> scipy.sparse.csr_matrix:
         """Sparse (L, N): a line's luminosity shared between the two pixels around its centre, per Angstrom."""
@@ -128,7 +129,7 @@ class GalaxySED:
         )
 
     def age_of_universe_yr(self, redshift: np.ndarray) -> np.ndarray:
-        return self.cosmology.age(np.asarray(redshift, dtype=float)).to_value(u.yr)
+        return self.distances.age_yr(redshift)
 
     def check(self, params: GalaxyParameters) -> None:
         """Named errors for parameters the model cannot represent."""
@@ -145,8 +146,25 @@ class GalaxySED:
         if np.any(params.eta < 1) or np.any(params.av < 0):
             raise ValueError("av/eta: need av >= 0 mag and eta >= 1 (birth clouds are at least as dusty).")
 
-    def _stellar(self, params: GalaxyParameters, t_univ: np.ndarray):
-        """Young (< 10 Myr) and old stellar spectra (G, N), surviving mass (G)."""
+    def _columns(self, pixels: slice) -> dict[str, np.ndarray]:
+        """The model's spectra restricted to the rest pixels ``pixels`` (contiguous copies, made once)."""
+        key = (pixels.start, pixels.stop)
+        if key not in self._window_cache:
+            self._window_cache[key] = {
+                "young": np.ascontiguousarray(self.grid.bin_spectra[:, 0, pixels]),
+                "bins": np.ascontiguousarray(self.flat_bins[:, pixels]),
+                "cumulative": np.ascontiguousarray(self.flat_cumulative[:, pixels]),
+                "nebular": np.ascontiguousarray(self.flat_nebular[:, pixels]),
+                "lines": self.line_to_pixels[:, pixels].T.tocsr(),
+            }
+        return self._window_cache[key]
+
+    def _stellar(self, params: GalaxyParameters, t_univ: np.ndarray, pixels: slice | None = None):
+        """Young (< 10 Myr) and old stellar spectra (G, N) (or on the rest pixels ``pixels``), surviving mass (G)."""
+        columns = self._columns(pixels) if pixels is not None else None
+        bin_young = columns["young"] if columns else self.grid.bin_spectra[:, 0, :]
+        bin_all = columns["bins"] if columns else self.flat_bins
+        cumulative_all = columns["cumulative"] if columns else self.flat_cumulative
         g = self.grid
         n_gal, n_z, n_b = len(params), self.n_metallicity, self.n_bins
         edges = g.bin_edges_yr
@@ -160,10 +178,10 @@ class GalaxySED:
         truncated = (edges[None, :-1] < t_univ[:, None]) & (edges[None, 1:] > t_univ[:, None])
         full = ~truncated
         weights = zw * (mass * full)[:, None, :]  # (G, Z, B)
-        young = weights[:, :, 0].astype(np.float32) @ g.bin_spectra[:, 0, :]
+        young = weights[:, :, 0].astype(np.float32) @ bin_young
         weights_old = weights.copy()
         weights_old[:, :, 0] = 0
-        old = weights_old.reshape(n_gal, -1).astype(np.float32) @ self.flat_bins
+        old = weights_old.reshape(n_gal, -1).astype(np.float32) @ bin_all
         live = np.einsum("gzb,zb->g", weights, g.bin_live_fraction)
 
         # A bin cut by the age of the Universe: (C(t_univ) - C(lower edge)) / (t_univ - lower edge) per Msun.
@@ -184,11 +202,12 @@ class GalaxySED:
             sparse = scipy.sparse.csr_matrix(
                 (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
                 shape=(n_gal, n_z * nodes.size))
-            old += sparse @ self.flat_cumulative
+            old += sparse @ cumulative_all
         return young, old, live
 
-    def _nebular(self, params: GalaxyParameters) -> tuple[np.ndarray, np.ndarray]:
-        """Nebular continuum (G, N) and lines (G, L) of the birth-cloud bin, before dust."""
+    def _nebular(self, params: GalaxyParameters, pixels: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Nebular continuum (G, N) (or on the rest pixels ``pixels``) and lines (G, L) of the birth-cloud bin,
+        before dust."""
         n_gal = len(params)
         z_index, z_frac = _linear_weights(METALLICITIES_ZSUN, 10.0 ** np.asarray(params.log_z[:, 0], dtype=float))
         u_index, u_frac = _linear_weights(LOG_U_GRID, np.asarray(params.log_u, dtype=float))
@@ -199,7 +218,21 @@ class GalaxySED:
             for du, wu in ((0, 1 - u_frac), (1, u_frac)):
                 w[gal, z_index + dz, u_index + du] += wz * wu * m0
         w = w.reshape(n_gal, -1)
-        return w.astype(np.float32) @ self.flat_nebular, w @ self.flat_lines
+        nebular = self._columns(pixels)["nebular"] if pixels is not None else self.flat_nebular
+        return w.astype(np.float32) @ nebular, w @ self.flat_lines
+
+    def dust_free_luminosity(self, params: GalaxyParameters, pixels: slice) -> np.ndarray:
+        """An upper bound (G, n) on ``rest_frame(params).luminosity[:, pixels]`` at a fraction of its cost: the same
+        stars, nebular continuum and lines without dust or IGM, which only remove light there (dust re-emits only
+        beyond 1 micron, where ``pixels`` must not reach). A flux limit rejects with it the candidates that could
+        never pass before their full SEDs are made."""
+        if np.any(self.grid.dust_emission[pixels] > 0):
+            raise ValueError(f"pixels: {self.wavelength[pixels][[0, -1]]} A reaches the dust emission; the bound "
+                             "holds below 1 micron (rest frame).")
+        self.check(params)
+        young, old, _ = self._stellar(params, self.age_of_universe_yr(params.redshift), pixels)
+        nebular, lines = self._nebular(params, pixels)
+        return young + old + nebular + np.asarray(self._columns(pixels)["lines"] @ lines.T, dtype=np.float32).T
 
     def rest_frame(self, params: GalaxyParameters) -> RestFrameSED:
         """Attenuated rest-frame spectra of a batch (see module docstring for the physics)."""
@@ -230,7 +263,7 @@ class GalaxySED:
         continuum[:, :n_igm] *= igm
         line_spectrum = np.asarray((self.line_to_pixels.T @ lines_attenuated.T).T, dtype=np.float32)
         line_spectrum[:, :n_igm] *= igm
-        d_l = self.cosmology.luminosity_distance(redshift).to_value(u.Mpc) * MPC_CM
+        d_l = self.distances.luminosity_distance_cm(redshift)
         return RestFrameSED(luminosity=continuum + line_spectrum, continuum=continuum,
                             line_luminosity=lines_attenuated, stellar_mass=stellar_mass, redshift=redshift,
                             luminosity_distance_cm=d_l)
