@@ -105,8 +105,9 @@ def completeness_log_mass(redshift: np.ndarray, cosmology: FLRW, r_limit: float)
 def flux_limit_redshift(cosmology: FLRW, r_limit: float) -> float:
     """The redshift where the completeness mass reaches its ceiling (log M* = 11.3): beyond it the mass floor no
     longer follows the flux limit, and the candidates drawn there are only rejected by it (at r < 17.77 none of
-    20000 candidates at z ~ 0.5 passes, and a third of the prior's redshifts lie beyond z = 0.555). Redshifts are drawn below it,
-    which saves the SEDs of those candidates; a deep limit (r < 22.5) never reaches the ceiling below z = 2.5."""
+    20000 candidates at z ~ 0.5 passes, and a third of the prior's redshifts lie beyond z = 0.555). Redshifts are
+    drawn below it, which saves the SEDs of those candidates; a deep limit (r < 22.5) never reaches the ceiling
+    below z = 2.5."""
     z = np.geomspace(0.002, REDSHIFT_PRIOR_MAX, 4000)
     below = _unclipped_completeness_log_mass(z, cosmology, r_limit) <= COMPLETENESS_LOG_MASS_RANGE[1]
     return float(z[below][-1]) if below.any() else float(z[0])

@@ -27,3 +27,44 @@ def test_missing_shards_and_splits_are_named(tmp_path):
     write_survey(SimulationConfig(n=20, seed=1, surveys=("jpas",), shard_size=10), tmp_path, progress=False)
     with pytest.raises(ValueError, match="no 'dev' split"):
         load_records(tmp_path, split="dev")
+
+
+def test_read_records_gives_what_datasets_gives(tmp_path):
+    """The pretraining stream's fast Arrow reader returns every record as datasets' numpy format does (the
+    stored float64 wavelengths where datasets casts them to the schema's float32)."""
+    import itertools
+
+    import datasets as hf_datasets
+    import numpy as np
+
+    from galfm.datasets_scripts.parquet_shards import read_records, record_files
+    from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
+
+    write_survey(SimulationConfig(n=40, seed=2, surveys=("desi", "jpas", "legacysurvey"), shard_size=15), tmp_path,
+                 progress=False)
+    files = record_files(tmp_path)["train"]
+    ours = list(read_records(files, batch_size=7))
+    reference = list(hf_datasets.load_dataset("parquet", data_files={"train": files}, split="train",
+                                              streaming=True).with_format("numpy"))
+    assert len(ours) == len(reference) == 36
+
+    def same(a, b, path):
+        if isinstance(b, dict):
+            assert isinstance(a, dict) and set(a) == set(b), path
+            for key in b:
+                same(a[key], b[key], f"{path}.{key}")
+        elif isinstance(b, np.ndarray) and b.ndim == 0:  # datasets' 0-d arrays are plain scalars here
+            np.testing.assert_allclose(float(a), float(b), rtol=1e-6, err_msg=path)
+        elif isinstance(b, np.ndarray) and b.dtype.kind not in "OUS":
+            assert isinstance(a, np.ndarray) and a.shape == b.shape, path
+            np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=path)
+        elif isinstance(b, np.ndarray):
+            assert list(a) == list(b), path
+        elif b is None:
+            assert a is None, path
+        else:
+            assert a == b or (a != a and b != b), path
+
+    for a, b in itertools.zip_longest(ours, reference):
+        same(a, b, a["object_id"])
+    assert ours[0]["image"]["flux"].shape == (3, 64, 64)
