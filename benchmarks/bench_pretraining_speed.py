@@ -158,11 +158,13 @@ def main() -> None:
                     f"{ours_rate:,.0f} | {ratio} |")
         print(rows[-1], flush=True)
     real = int(sum(v.sum() for k, v in batch.items() if k.endswith("attention_mask")))
-    table = (f"Command: `python benchmarks/bench_pretraining_speed.py {' '.join(sys.argv[1:])}` ({args.threads} CPU "
-             f"threads, fp32, batch {BATCH}, median of {args.steps} steps of forward + backward + AdamW; galfm: "
-             f"{real / BATCH:.0f} real tokens per galaxy, {real / padded:.0%} of the padded batch)\n\n"
-             + "\n".join(rows) + "\n")
-    table += loop
+    command = f"Command: `python benchmarks/bench_pretraining_speed.py {' '.join(sys.argv[1:])}`"
+    if args.loop_only:
+        table = f"{command} ({args.threads} CPU threads)\n{loop}"
+    else:
+        table = (f"{command} ({args.threads} CPU threads, fp32, batch {BATCH}, median of {args.steps} steps of "
+                 f"forward + backward + AdamW; galfm: {real / BATCH:.0f} real tokens per galaxy, {real / padded:.0%} "
+                 "of the padded batch)\n\n" + "\n".join(rows) + "\n" + loop)
     print(table)
     if args.record:
         if args.loop_only:
