@@ -19,11 +19,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .sharding import full_model_state, full_optimizer_state, is_sharded, load_full_state
+
 STATE_FILE = "trainer_state.json"
 
 
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    state = optimizer.state_dict()
+def _optimizer_tensors(state: dict) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimizer state dict as safetensors tensors "<param>.<name>" (param: its index, or its name when the
+    model is sharded) and the JSON-able rest."""
     tensors, scalars = {}, {}
     for index, values in state["state"].items():
         for name, value in values.items():
@@ -47,9 +50,12 @@ def save_checkpoint(folder: Path, accelerator, model, optimizer, scheduler, stat
     host = json.dumps({"python": [host_rng["python"][0], list(host_rng["python"][1]), host_rng["python"][2]],
                        "numpy": [host_rng["numpy"][0], host_rng["numpy"][1].tolist(), *host_rng["numpy"][2:]]})
     (folder / f"host-rng-rank{rank}.json").write_text(host)
+    sharded = is_sharded(model)
+    weights = full_model_state(model) if sharded else None  # every rank takes part in gathering the shards
+    optimizer_state = full_optimizer_state(model, optimizer) if sharded else optimizer.state_dict()
     if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(folder, safe_serialization=True)
-        tensors, structure = _optimizer_tensors(optimizer)
+        accelerator.unwrap_model(model).save_pretrained(folder, state_dict=weights, safe_serialization=True)
+        tensors, structure = _optimizer_tensors(optimizer_state)
         save_file(tensors, str(folder / "optimizer.safetensors"))
         full = {**state, "optimizer": structure, "scheduler": scheduler.state_dict()}
         (folder / STATE_FILE).write_text(json.dumps(full, indent=1))
@@ -60,16 +66,18 @@ def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler) -> d
     """Restore what ``save_checkpoint`` wrote; returns the trainer state (step, history, ...)."""
     state = json.loads((folder / STATE_FILE).read_text())
     weights = load_file(str(folder / "model.safetensors"))
-    accelerator.unwrap_model(model).load_state_dict(weights, strict=False)
+    sharded = is_sharded(model)
     tensors = load_file(str(folder / "optimizer.safetensors"))
-    per_param: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        index, name = key.split(".", 1)
-        per_param.setdefault(int(index), {})[name] = value
-    for key, value in state["optimizer"]["scalars"].items():
-        index, name = key.split(".", 1)
-        per_param.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": per_param, "param_groups": state["optimizer"]["param_groups"]})
+    per_param: dict[int | str, dict[str, Any]] = {}
+    for key, value in [*tensors.items(), *state["optimizer"]["scalars"].items()]:
+        param, name = key.rsplit(".", 1)
+        per_param.setdefault(param if sharded else int(param), {})[name] = value
+    optimizer_state = {"state": per_param, "param_groups": state["optimizer"]["param_groups"]}
+    if sharded:
+        load_full_state(model, optimizer, weights, optimizer_state)
+    else:
+        accelerator.unwrap_model(model).load_state_dict(weights, strict=False)
+        optimizer.load_state_dict(optimizer_state)
     scheduler.load_state_dict(state["scheduler"])
     rank = accelerator.process_index
     rng = load_file(str(folder / f"rng-rank{rank}.safetensors"))

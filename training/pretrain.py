@@ -19,6 +19,7 @@ import csv
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -39,6 +40,7 @@ from galfm.processing_galfm import GalFMProcessor
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .run_config import from_yaml, json_mapping, option, parse_run_config
+from .sharding import average_replicated_gradients, full_model_state, is_sharded, local_checksum, shard_model
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "tiny.yaml"
 LOSS_KEYS = ("loss", "masked_loss", "autoregressive_loss", "contrastive_loss")
@@ -69,6 +71,8 @@ class PretrainConfig:
     seed: int = option(0, "random seed (data order, masking, initialisation)")
     time_limit_minutes: float | None = option(None, "stop (checkpointed) after this much wall time")
     init_from: str | None = option(None, "continue a pretrained galfm folder (domain adaptation on new data)")
+    fsdp: bool = option(False, "shard parameters, gradients and optimizer state over the processes (PyTorch "
+                               "FSDP2; for `large`, see configs/large_fsdp.yaml); ignored with one process")
     num_workers: int = option(0, "DataLoader processes reading and tokenizing batches (0: in the training process; "
                                  "give several where cores are free, e.g. beside a GPU)")
 
@@ -192,6 +196,7 @@ def train_step(model, batches, optimizer, scheduler, accelerator, config: Pretra
         with contextlib.nullcontext() if last else accelerator.no_sync(model):
             output = model(**{k: v.to(accelerator.device) for k, v in batch.items()})
             accelerator.backward(output.loss / config.gradient_accumulation_steps)
+        average_replicated_gradients(model)
         for key in LOSS_KEYS:
             if getattr(output, key) is not None:
                 sums[key] += getattr(output, key).detach() / config.gradient_accumulation_steps
@@ -222,13 +227,18 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, output_dir: str | Pat
     reaching its wall-time limit would (continue it with ``resume=True``)."""
     output_dir = Path(output_dir)
     on_gpu = torch.cuda.is_available()
-    accelerator = Accelerator(cpu=not on_gpu, mixed_precision="bf16" if on_gpu else "no")
+    fsdp = config.fsdp and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    # sharded, the model computes in bf16 by its FSDP policy; replicated, by Accelerate's autocast
+    accelerator = Accelerator(cpu=not on_gpu, mixed_precision="bf16" if on_gpu and not fsdp else "no")
     set_seed(config.seed, device_specific=True)
     processor, model = build_model(config)
+    if fsdp:
+        model = shard_model(model, accelerator.device, bf16=on_gpu)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
                                   betas=(config.adam_beta1, config.adam_beta2))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_schedule(config))
-    model, optimizer = accelerator.prepare(model, optimizer)
+    if not fsdp:
+        model, optimizer = accelerator.prepare(model, optimizer)
 
     state = {"step": 0, "epoch": 0, "examples_seen": 0, "history": [], "config": asdict(config)}
     if resume:
@@ -268,14 +278,19 @@ def save_outputs(accelerator, model, processor: GalFMProcessor, output_dir: Path
     """``model/`` (save_pretrained + processor), the loss history and curves, and ``pretrain_summary.json``
     (with each rank's parameter checksum: DDP replicas must agree)."""
     unwrapped = accelerator.unwrap_model(model)
-    checksum = torch.stack([p.detach().double().sum() for p in unwrapped.parameters()]).sum().reshape(1)
-    checksums = accelerator.gather(checksum.to(accelerator.device)).tolist()
+    sharded = is_sharded(unwrapped)
+    checksum = local_checksum(unwrapped).to(accelerator.device)
+    # replicated: each rank's own sum (DDP must keep them equal); sharded: the sum over every rank's shard
+    checksums = ([float(accelerator.reduce(checksum, "sum"))] * accelerator.num_processes if sharded
+                 else accelerator.gather(checksum).tolist())
+    weights = full_model_state(unwrapped) if sharded else None
     if accelerator.is_main_process:
-        unwrapped.save_pretrained(output_dir / "model", safe_serialization=True)
+        unwrapped.save_pretrained(output_dir / "model", state_dict=weights, safe_serialization=True)
         processor.save_pretrained(output_dir / "model")
         _write_history(output_dir, state["history"])
         history = state["history"]
-        summary = {"steps": state["step"], "processes": accelerator.num_processes, "parameter_checksums": checksums,
+        summary = {"steps": state["step"], "processes": accelerator.num_processes, "sharded": sharded,
+                   "parameter_checksums": checksums,
                    "final_loss": history[-1]["loss"] if history else None,
                    "mean_tokens_per_s": sum(r["tokens_per_s"] for r in history) / max(1, len(history)),
                    "wall_minutes_this_run": (time.perf_counter() - started) / 60}
