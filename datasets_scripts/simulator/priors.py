@@ -6,7 +6,8 @@ drawn only above the mass a galaxy with M/L_r = 0.5 needs to reach ``r_limit`` a
 then keeps the galaxies brighter than ``r_limit`` in SDSS r (a flux-limited sample, ``survey.py``).
 
   redshift           p(z) ~ z^2 exp(-(z/z0)^1.5), z0 = 0.32, 0.002 < z < 2.5, before the flux limit (after
-                     r < 22.5: median z ~ 0.38, 90% within 0.14-0.67)
+                     r < 22.5: median z ~ 0.38, 90% within 0.14-0.67); drawn only below the redshift where
+                     the completeness mass reaches its ceiling (`flux_limit_redshift`: 0.555 for r < 17.77)
   stellar mass       Baldry et al. (2012) double Schechter: log M* = 10.66, phi1 = 3.96e-3, alpha1 = -0.35,
                      phi2 = 0.79e-3, alpha2 = -1.47, above the completeness mass, below 10^12
   quenched fraction  logistic in log M*, 50% at 10.45 + 0.25 z, width 0.25 dex (Peng et al. 2010 in spirit)
