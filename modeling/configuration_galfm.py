@@ -47,8 +47,8 @@ class GalFMPretrainingConfig(PreTrainedConfig):
             on every galaxy: four to five passes per step).
         encoder_passes (`str`): ``"per_objective"`` (each objective's rows encoded on their own, each padded only
             to its own length; the fastest on one process) or ``"one"`` (every objective's rows in one encoder
-            pass, padded to the longest: the same sequence of layer calls on every rank, which sharding the model
-            with FSDP needs).
+            pass, packed several to a sequence: the same sequence of layer calls on every rank, which sharding
+            the model with FSDP needs; 0.83-0.88x the speed on a CPU).
     """
 
     model_type = "galfm_pretraining"

@@ -343,23 +343,54 @@ class GalFMForPretraining(GalFMPreTrainedModel):
     # -- the encoder passes ------------------------------------------------------------------------------------
     def encode_requests(self, requests: Sequence[EncoderRequest], together: bool) -> list[torch.Tensor]:
         """Encoded states (B_i, L_i, d) of each request: one encoder pass per request, or (``together``) one pass
-        over all of them, padded to the longest, each row attending only to its own real tokens (causally for
-        causal requests). The two agree to rounding: padded keys get zero weight."""
+        over all of them, their rows packed several to a sequence, each attending only to its own real tokens
+        (causally for causal requests; the encoder is a set model, so where a row sits does not matter). The two
+        agree to rounding. Padding positions of the outputs are zeros (``together``) or states of nothing."""
         if not together:
             return [self.galfm.encode(r.embeddings, None, is_causal=True)[0] if r.causal
                     else self.galfm.encode(r.embeddings, r.attention_mask.long())[0] for r in requests]
-        length = max(r.embeddings.shape[1] for r in requests)
+        # every request row's real tokens (left-aligned), packed first-fit-decreasing into rows as long as the
+        # longest: a packed row attends within each of its segments only (causally for causal requests)
+        width = max(r.embeddings.shape[1] for r in requests)
         device = requests[0].embeddings.device
-        causal = torch.ones(length, length, dtype=torch.bool, device=device).tril()
-        embeddings, masks = [], []
-        for r in requests:
-            pad = length - r.embeddings.shape[1]
-            embeddings.append(F.pad(r.embeddings, (0, 0, 0, pad)))
-            keys = F.pad(r.attention_mask.bool(), (0, pad))[:, None, :].expand(-1, length, -1)
-            masks.append(keys & causal if r.causal else keys)
-        hidden, _, _ = self.galfm.encode(torch.cat(embeddings), torch.cat(masks))
+        flat = torch.cat([F.pad(r.embeddings, (0, 0, 0, width - r.embeddings.shape[1])) for r in requests])
+        flat = flat.reshape(-1, flat.shape[-1])
+        lengths = torch.cat([r.attention_mask.sum(1) for r in requests]).tolist()
+        causal_rows = [r.causal for r in requests for _ in range(r.embeddings.shape[0])]
+        bins: list[list[int]] = []
+        room: list[int] = []
+        for row in sorted(range(len(lengths)), key=lambda k: -lengths[k]):
+            slot = next((b for b, free in enumerate(room) if free >= lengths[row]), None)
+            if slot is None:
+                bins.append([])
+                room.append(width)
+                slot = len(bins) - 1
+            bins[slot].append(row)
+            room[slot] -= lengths[row]
+        source = torch.zeros(len(bins), width, dtype=torch.long)  # index into flat
+        segment = torch.full((len(bins), width), -1, dtype=torch.long)
+        causal = torch.zeros(len(bins), width, dtype=torch.bool)
+        placed = []  # (packed row, start) of each request row
+        for b, rows in enumerate(bins):
+            start = 0
+            for row in rows:
+                n = lengths[row]
+                source[b, start:start + n] = row * width + torch.arange(n)
+                segment[b, start:start + n] = row
+                causal[b, start:start + n] = causal_rows[row]
+                placed.append((row, b, start))
+                start += n
+        source, segment, causal = source.to(device), segment.to(device), causal.to(device)
+        position = torch.arange(width, device=device)
+        attend = (segment[:, :, None] == segment[:, None, :]) & (segment[:, None, :] >= 0)
+        attend &= ~causal[:, :, None] | (position[None, None, :] <= position[None, :, None])
+        attend |= torch.eye(width, dtype=torch.bool, device=device)[None]  # padding queries attend to themselves
+        hidden, _, _ = self.galfm.encode(flat[source], attend)
+        out = hidden.new_zeros(len(lengths), width, hidden.shape[-1])
+        for row, b, start in placed:
+            out[row, :lengths[row]] = hidden[b, start:start + lengths[row]]
         sizes = [r.embeddings.shape[0] for r in requests]
-        return [h[:, :r.embeddings.shape[1]] for h, r in zip(hidden.split(sizes), requests)]
+        return [h[:, :r.embeddings.shape[1]] for h, r in zip(out.split(sizes), requests)]
 
     # -- use -------------------------------------------------------------------------------------------------
     @torch.no_grad()
