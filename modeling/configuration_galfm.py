@@ -48,7 +48,7 @@ class GalFMPretrainingConfig(PreTrainedConfig):
         encoder_passes (`str`): ``"per_objective"`` (each objective's rows encoded on their own, each padded only
             to its own length; the fastest on one process) or ``"one"`` (every objective's rows in one encoder
             pass, packed several to a sequence: the same sequence of layer calls on every rank, which sharding
-            the model with FSDP needs; 0.83-0.88x the speed on a CPU).
+            the model with FSDP needs; 0.81-0.94x the speed on a CPU).
     """
 
     model_type = "galfm_pretraining"

@@ -367,28 +367,27 @@ class GalFMForPretraining(GalFMPreTrainedModel):
                 slot = len(bins) - 1
             bins[slot].append(row)
             room[slot] -= lengths[row]
-        source = torch.zeros(len(bins), width, dtype=torch.long)  # index into flat
+        source = torch.zeros(len(bins), width, dtype=torch.long)  # packed position -> index into flat
+        back = torch.full((len(lengths), width), len(bins) * width, dtype=torch.long)  # and back (else: a zero)
         segment = torch.full((len(bins), width), -1, dtype=torch.long)
         causal = torch.zeros(len(bins), width, dtype=torch.bool)
-        placed = []  # (packed row, start) of each request row
         for b, rows in enumerate(bins):
             start = 0
             for row in rows:
                 n = lengths[row]
                 source[b, start:start + n] = row * width + torch.arange(n)
+                back[row, :n] = b * width + start + torch.arange(n)
                 segment[b, start:start + n] = row
                 causal[b, start:start + n] = causal_rows[row]
-                placed.append((row, b, start))
                 start += n
-        source, segment, causal = source.to(device), segment.to(device), causal.to(device)
+        source, back, segment, causal = (t.to(device) for t in (source, back, segment, causal))
         position = torch.arange(width, device=device)
         attend = (segment[:, :, None] == segment[:, None, :]) & (segment[:, None, :] >= 0)
         attend &= ~causal[:, :, None] | (position[None, None, :] <= position[None, :, None])
         attend |= torch.eye(width, dtype=torch.bool, device=device)[None]  # padding queries attend to themselves
         hidden, _, _ = self.galfm.encode(flat[source], attend)
-        out = hidden.new_zeros(len(lengths), width, hidden.shape[-1])
-        for row, b, start in placed:
-            out[row, :lengths[row]] = hidden[b, start:start + lengths[row]]
+        hidden = torch.cat([hidden.reshape(-1, hidden.shape[-1]), hidden.new_zeros(1, hidden.shape[-1])])
+        out = hidden[back]
         sizes = [r.embeddings.shape[0] for r in requests]
         return [h[:, :r.embeddings.shape[1]] for h, r in zip(out.split(sizes), requests)]
 

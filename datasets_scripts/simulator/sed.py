@@ -113,7 +113,10 @@ class GalaxySED:
         self.flat_lines = g.nebular_lines.reshape(-1, g.nebular_lines.shape[-1])
         self.ionising = g.wavelength < LYMAN_LIMIT
         self.line_to_pixels = self._line_placement()
-        self._window_cache: dict[tuple, dict[str, np.ndarray]] = {}
+        # the model's spectra on all rest pixels, and (made on demand by `_columns`) on windows of them
+        self._window_cache: dict[tuple, dict[str, np.ndarray]] = {(None, None): {
+            "young": g.bin_spectra[:, 0, :], "bins": self.flat_bins, "cumulative": self.flat_cumulative,
+            "nebular": self.flat_nebular, "lines": self.line_to_pixels.T}}
 
     def _line_placement(self) -> scipy.sparse.csr_matrix:
         """Sparse (L, N): a line's luminosity shared between the two pixels around its centre, per Angstrom."""
@@ -147,7 +150,8 @@ class GalaxySED:
             raise ValueError("av/eta: need av >= 0 mag and eta >= 1 (birth clouds are at least as dusty).")
 
     def _columns(self, pixels: slice) -> dict[str, np.ndarray]:
-        """The model's spectra restricted to the rest pixels ``pixels`` (contiguous copies, made once)."""
+        """The model's spectra on the rest pixels ``pixels`` (``slice(None)``: all; a window: contiguous copies,
+        made once)."""
         key = (pixels.start, pixels.stop)
         if key not in self._window_cache:
             self._window_cache[key] = {
@@ -159,12 +163,9 @@ class GalaxySED:
             }
         return self._window_cache[key]
 
-    def _stellar(self, params: GalaxyParameters, t_univ: np.ndarray, pixels: slice | None = None):
-        """Young (< 10 Myr) and old stellar spectra (G, N) (or on the rest pixels ``pixels``), surviving mass (G)."""
-        columns = self._columns(pixels) if pixels is not None else None
-        bin_young = columns["young"] if columns else self.grid.bin_spectra[:, 0, :]
-        bin_all = columns["bins"] if columns else self.flat_bins
-        cumulative_all = columns["cumulative"] if columns else self.flat_cumulative
+    def _stellar(self, params: GalaxyParameters, t_univ: np.ndarray, pixels: slice = slice(None)):
+        """Young (< 10 Myr) and old stellar spectra (G, N) (on the rest pixels ``pixels``), surviving mass (G)."""
+        columns = self._columns(pixels)
         g = self.grid
         n_gal, n_z, n_b = len(params), self.n_metallicity, self.n_bins
         edges = g.bin_edges_yr
@@ -178,10 +179,10 @@ class GalaxySED:
         truncated = (edges[None, :-1] < t_univ[:, None]) & (edges[None, 1:] > t_univ[:, None])
         full = ~truncated
         weights = zw * (mass * full)[:, None, :]  # (G, Z, B)
-        young = weights[:, :, 0].astype(np.float32) @ bin_young
+        young = weights[:, :, 0].astype(np.float32) @ columns["young"]
         weights_old = weights.copy()
         weights_old[:, :, 0] = 0
-        old = weights_old.reshape(n_gal, -1).astype(np.float32) @ bin_all
+        old = weights_old.reshape(n_gal, -1).astype(np.float32) @ columns["bins"]
         live = np.einsum("gzb,zb->g", weights, g.bin_live_fraction)
 
         # A bin cut by the age of the Universe: (C(t_univ) - C(lower edge)) / (t_univ - lower edge) per Msun.
@@ -202,11 +203,11 @@ class GalaxySED:
             sparse = scipy.sparse.csr_matrix(
                 (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
                 shape=(n_gal, n_z * nodes.size))
-            old += sparse @ cumulative_all
+            old += sparse @ columns["cumulative"]
         return young, old, live
 
-    def _nebular(self, params: GalaxyParameters, pixels: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Nebular continuum (G, N) (or on the rest pixels ``pixels``) and lines (G, L) of the birth-cloud bin,
+    def _nebular(self, params: GalaxyParameters, pixels: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """Nebular continuum (G, N) (on the rest pixels ``pixels``) and lines (G, L) of the birth-cloud bin,
         before dust."""
         n_gal = len(params)
         z_index, z_frac = _linear_weights(METALLICITIES_ZSUN, 10.0 ** np.asarray(params.log_z[:, 0], dtype=float))
@@ -218,8 +219,7 @@ class GalaxySED:
             for du, wu in ((0, 1 - u_frac), (1, u_frac)):
                 w[gal, z_index + dz, u_index + du] += wz * wu * m0
         w = w.reshape(n_gal, -1)
-        nebular = self._columns(pixels)["nebular"] if pixels is not None else self.flat_nebular
-        return w.astype(np.float32) @ nebular, w @ self.flat_lines
+        return w.astype(np.float32) @ self._columns(pixels)["nebular"], w @ self.flat_lines
 
     def dust_free_luminosity(self, params: GalaxyParameters, pixels: slice) -> np.ndarray:
         """An upper bound (G, n) on ``rest_frame(params).luminosity[:, pixels]`` at a fraction of its cost: the same

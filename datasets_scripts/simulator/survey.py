@@ -177,6 +177,16 @@ def _labels(pop, sed: RestFrameSED, model: GalaxySED, g: int, ews: dict, morphol
     return props
 
 
+def selection_pixels(model: GalaxySED, z_max: float) -> tuple[np.ndarray, slice]:
+    """(observed pixel edges of the selection band on ``photometry_grid()``, the rest-frame pixels of ``model``
+    that band sees at redshifts up to ``z_max``)."""
+    window = band_window(SELECTION_BAND)
+    r_edges = photometry_grid()[window.start:window.stop + 1]
+    edges = model.grid.edges
+    return r_edges, slice(max(int(np.searchsorted(edges, r_edges[0] / (1 + z_max))) - 2, 0),
+                          int(np.searchsorted(edges, r_edges[-1])) + 2)
+
+
 def _flux_limited_sample(rng: np.random.Generator, m: int, config: SimulationConfig, model: GalaxySED,
                          r_limit: float):
     """Draw candidates until ``m`` are brighter than ``r_limit`` (SDSS r, noiseless): a flux-limited survey.
@@ -187,11 +197,7 @@ def _flux_limited_sample(rng: np.random.Generator, m: int, config: SimulationCon
     for the selection, reused for the photometry)."""
     pops, seds, fluxes, found, drawn = [], [], [], 0, 0
     grid = photometry_grid()
-    r_pixels = band_window(SELECTION_BAND)
-    r_edges = grid[r_pixels.start:r_pixels.stop + 1]
-    # the rest-frame pixels the r band sees at the redshifts drawn
-    rest_pixels = slice(max(int(np.searchsorted(model.grid.edges, r_edges[0] / (1 + flux_limit_redshift(
-        config.cosmology, r_limit)))) - 2, 0), int(np.searchsorted(model.grid.edges, r_edges[-1])) + 2)
+    r_edges, rest_pixels = selection_pixels(model, flux_limit_redshift(config.cosmology, r_limit))
     while drawn < 200 * m:
         # candidates in batches sized by the acceptance so far (a few batches, not tens of small ones)
         acceptance = max(found, 1) / drawn if drawn else 0.5

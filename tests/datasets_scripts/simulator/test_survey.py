@@ -14,11 +14,12 @@ from astropy.cosmology import Planck18
 from galfm.datasets_scripts.schema import GALAXY_FEATURES, validate_record
 from galfm.datasets_scripts.simulator import SimulationConfig, simulate, write_survey
 from galfm.datasets_scripts.simulator.instruments import SPECTROGRAPHS
-from galfm.datasets_scripts.simulator.photometry import band_maggies, band_window, maggies, photometry_grid
+from galfm.datasets_scripts.simulator.photometry import band_maggies, maggies, photometry_grid
 from galfm.datasets_scripts.simulator.priors import draw_population
 from galfm.datasets_scripts.simulator.sed import observed_flux_density
 from galfm.datasets_scripts.simulator.sky_noise import NOISE_FILE, derive_noise_curve, desi_noise_curve
 from galfm.datasets_scripts.simulator.survey import sed_model as shared_sed_model
+from galfm.datasets_scripts.simulator.survey import selection_pixels
 from galfm.filters_galfm import load_filter
 
 DATA = Path(__file__).parents[2] / "data"
@@ -293,10 +294,8 @@ def test_the_dust_free_bound_never_falls_below_a_galaxys_own_r_flux(sed_model):
     for every galaxy."""
     rng = np.random.default_rng(3)
     pop = draw_population(rng, 400, Planck18, sed_model.grid.bin_live_fraction[4], r_limit=22.5)
-    window = band_window("sdss_r")
-    r_edges = photometry_grid()[window.start:window.stop + 1]
+    r_edges, rest = selection_pixels(sed_model, z_max=2.5)
     edges = sed_model.grid.edges
-    rest = slice(int(np.searchsorted(edges, r_edges[0] / 3.6)) - 2, int(np.searchsorted(edges, r_edges[-1])) + 2)
     sed = sed_model.rest_frame(pop.params)
     true_r = band_maggies(observed_flux_density(sed.luminosity, sed.redshift, sed.luminosity_distance_cm, r_edges,
                                                 edges), "sdss_r")
