@@ -110,6 +110,22 @@ class ObjectiveBatch:
                    take(tokens.token_type_ids[rows], index), mask, values, variances, valid & mask[..., None])
 
 
+def first_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """Indices of ``lengths`` grouped into bins of at most ``capacity`` in all, longest first, each into the first
+    bin with room: few bins, little padding (the packing of rows into one encoder pass)."""
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for item in sorted(range(len(lengths)), key=lambda k: -lengths[k]):
+        slot = next((b for b, free in enumerate(room) if free >= lengths[item]), None)
+        if slot is None:
+            bins.append([])
+            room.append(capacity)
+            slot = len(bins) - 1
+        bins[slot].append(item)
+        room[slot] -= lengths[item]
+    return bins
+
+
 @dataclass
 class EncoderRequest:
     """Rows an objective needs encoded: packed embeddings (B, L, d), which are real (B, L), causal or not."""
@@ -357,16 +373,7 @@ class GalFMForPretraining(GalFMPreTrainedModel):
         flat = flat.reshape(-1, flat.shape[-1])
         lengths = torch.cat([r.attention_mask.sum(1) for r in requests]).tolist()
         causal_rows = [r.causal for r in requests for _ in range(r.embeddings.shape[0])]
-        bins: list[list[int]] = []
-        room: list[int] = []
-        for row in sorted(range(len(lengths)), key=lambda k: -lengths[k]):
-            slot = next((b for b, free in enumerate(room) if free >= lengths[row]), None)
-            if slot is None:
-                bins.append([])
-                room.append(width)
-                slot = len(bins) - 1
-            bins[slot].append(row)
-            room[slot] -= lengths[row]
+        bins = first_fit_decreasing(lengths, width)
         source = torch.zeros(len(bins), width, dtype=torch.long)  # packed position -> index into flat
         back = torch.full((len(lengths), width), len(bins) * width, dtype=torch.long)  # and back (else: a zero)
         segment = torch.full((len(bins), width), -1, dtype=torch.long)
@@ -462,4 +469,5 @@ class GalFMForPretraining(GalFMPreTrainedModel):
 
 
 __all__ = ["OBJECTIVES", "EncoderRequest", "GalFMForPretraining", "GalFMPretrainingOutput", "GalFMTokenHeads",
-           "ObjectiveBatch", "ObjectivePlan", "gaussian_nll", "pack_tokens", "take", "token_targets"]
+           "ObjectiveBatch", "ObjectivePlan", "first_fit_decreasing", "gaussian_nll", "pack_tokens", "take",
+           "token_targets"]
