@@ -2,7 +2,14 @@
 
 HDU1 ``COADD``: ``loglam`` (log10 vacuum Angstrom), ``flux`` (1e-17 erg/s/cm2/A), ``ivar``, ``and_mask``;
 HDU2 (``SPECOBJ`` in DR8+ lite/full files, ``SPALL`` in BOSS v5_13_2): ``Z``, ``ZWARNING``, ``CLASS``,
-``PLUG_RA``/``PLUG_DEC`` and ``SPECTROFLUX`` (ugriz synthetic fluxes, nanomaggies).
+``PLUG_RA``/``PLUG_DEC``, ``CALIBFLUX`` (ugriz fibre fluxes from the SDSS imaging, nanomaggies) and
+``SPECTROFLUX`` (the spectrum projected onto ugriz).
+
+The photometry is the imaging's fibre flux (``CALIBFLUX``, with its ivar) band by band; a band without it falls
+back on ``SPECTROFLUX`` only where the spectrum covers the filter (`spectrum_covers_band`). The spectrograph
+covers 3800-9200 A (SDSS; BOSS 3600-10400 A) while u spans 2980-4130 A and z 7700-11200 A, so ``SPECTROFLUX``
+u and z are partly extrapolations: on the bundled SDSS galaxies SPECTROFLUX u is 0.4-0.6 mag brighter than the
+imaging's u in the same fibre.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from galfm.filters_galfm import load_filter
 
 from .fits_files import open_fits
 from .survey_files import SurveyFilesBuilder
@@ -23,6 +32,44 @@ from .survey_reader import SurveyReader
 # good pixels and do not mask.
 BAD_PIXEL_BITS = (0, 1, 2, 3, 18, 22, 23, 24, 25, 26, 27)
 BAD_PIXEL_MASK = sum(1 << b for b in BAD_PIXEL_BITS)
+SDSS_BANDS = tuple(f"sdss_{b}" for b in "ugriz")
+COVERED_RESPONSE = 0.99
+"""A synthetic band flux from the spectrum counts as measured when the good pixels span this share of the
+filter's response (the rest is extrapolation)."""
+
+
+def spectrum_covers_band(wavelength: np.ndarray, good: np.ndarray, band: str) -> bool:
+    """Whether the good pixels span the filter's central ``COVERED_RESPONSE`` of its photon-weighted response."""
+    curve = load_filter(band)
+    wave = np.asarray(curve.wavelength, dtype=float)
+    weight = np.asarray(curve.response, dtype=float) * wave
+    cumulative = np.cumsum(weight) / weight.sum()
+    tail = (1.0 - COVERED_RESPONSE) / 2
+    lo, hi = np.interp([tail, 1.0 - tail], cumulative, wave)
+    inside = wavelength[good]
+    return inside.size > 0 and inside.min() <= lo and inside.max() >= hi
+
+
+def _photometry(meta, columns: list[str], spectrum: dict) -> tuple[dict | None, str | None]:
+    """(ugriz fibre photometry, its source flag): per band the imaging's CALIBFLUX, else a SPECTROFLUX the
+    spectrum covers; None where no band has a flux with an ivar."""
+    sources = [(name, f"{name}_IVAR") for name in ("CALIBFLUX", "SPECTROFLUX")
+               if meta is not None and name in columns and f"{name}_IVAR" in columns]
+    good = (spectrum["ivar"] > 0) & ~spectrum["mask"]
+    bands, flux, ivar, used = [], [], [], []
+    for i, band in enumerate(SDSS_BANDS):
+        for name, ivar_name in sources:
+            value, weight = float(meta[name][i]), float(meta[ivar_name][i])
+            if not (np.isfinite(value) and np.isfinite(weight) and weight > 0):
+                continue
+            if name == "SPECTROFLUX" and not spectrum_covers_band(spectrum["wavelength"], good, band):
+                continue
+            bands.append(band), flux.append(value), ivar.append(weight), used.append(f"{band[-1]}:{name}")
+            break
+    if not bands:
+        return None, None
+    photometry = {"band": bands, "flux": np.asarray(flux, np.float32), "flux_ivar": np.asarray(ivar, np.float32)}
+    return photometry, "sdss_ugriz=" + ",".join(used)
 
 
 def _wavelength(loglam: np.ndarray, coeff0: float | None, coeff1: float | None) -> np.ndarray:
@@ -42,8 +89,9 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
 
     The pipeline redshift always enters ``properties.redshift``; when ``ZWARNING != 0`` it carries the flag
     ``sdss_zwarning=N`` and tasks leave it out of their labels (`galfm.datasets_scripts.schema.trusted_properties`).
-    ``SPECTROFLUX`` has no ivar in every data release; where it is missing, the photometry is left out rather
-    than given invented errors. ``CLASS`` (GALAXY, QSO, STAR) is kept as the flag ``sdss_class=...`` and
+    Photometry: see the module docstring; a flux without an ivar is left out rather than given invented errors,
+    and the flag ``sdss_ugriz=u:CALIBFLUX,...`` says where each band came from.
+    ``CLASS`` (GALAXY, QSO, STAR) is kept as the flag ``sdss_class=...`` and
     ``Z_ERR`` as ``sdss_z_err=...``.
     """
     with open_fits(path, "an SDSS spec-PLATE-MJD-FIBER.fits", ["COADD"]) as hdus:
@@ -78,12 +126,9 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
         record["flags"].append(f"sdss_zwarning={int(meta['ZWARNING'])}")
     elif meta is not None and "Z_ERR" in columns:
         record["flags"].append(f"sdss_z_err={float(meta['Z_ERR']):.3g}")
-    if meta is not None and "SPECTROFLUX" in columns and "SPECTROFLUX_IVAR" in columns:
-        record["photometry"] = {
-            "band": [f"sdss_{b}" for b in "ugriz"],
-            "flux": np.asarray(meta["SPECTROFLUX"], dtype=np.float32),
-            "flux_ivar": np.asarray(meta["SPECTROFLUX_IVAR"], dtype=np.float32),
-        }
+    record["photometry"], source = _photometry(meta, columns, spectrum)
+    if source:
+        record["flags"].append(source)
     if meta is not None and np.isfinite(meta["Z"]):
         record["properties"] = {"redshift": float(meta["Z"])}
     return record

@@ -39,7 +39,7 @@ INPUT_MODES: dict[str, tuple[str, ...]] = {
 }
 R_BANDS = ("decam_r", "sdss_r", "jpas_rSDSS", "bass_r")
 """r-like bands, in the order a galaxy's r magnitude is taken from (the first it has): totals first; galfm's SDSS
-ugriz are the spectra's SPECTROFLUX (fibre fluxes), so an SDSS-only r is a fibre magnitude."""
+ugriz are the spec files' fibre fluxes (CALIBFLUX), so an SDSS-only r is a fibre magnitude."""
 TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 """The real files bundled with a source checkout (SDSS, DESI, Legacy Surveys, ...)."""
 

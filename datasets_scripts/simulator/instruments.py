@@ -18,7 +18,7 @@ Photometric depths (5 sigma, AB, point source, applied to total fluxes):
   galex         MIS: FUV 22.6, NUV 22.7 (Bianchi et al. 2014)
   legacysurvey  DECam g 24.0, r 23.4, z 22.5 (Dey et al. 2019); unWISE W1 20.7, W2 20.0
   sdss          u 22.0, g 22.2, r 22.2, i 21.3, z 20.5 (95% completeness, York et al. 2000); fibre fluxes, as
-                the only SDSS ugriz galfm reads are the spectra's SPECTROFLUX (light inside the 3" fibre)
+                the only SDSS ugriz galfm reads are the spec files' CALIBFLUX (imaging flux in the 3" fibre)
   euclid        VIS 26.2, Y/J/H 24.3 (Euclid Wide, Euclid Collaboration: Scaramella et al. 2022)
   phangs_hst    WFC3/UVIS F275W 24.5, F336W 24.8, F438W 25.3, F555W 25.8, F814W 25.2 (approximate depths of the
                 PHANGS-HST exposures, Lee et al. 2022, ApJS 258, 10); curves from sedpy (F438W synthesised)

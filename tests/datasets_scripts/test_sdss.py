@@ -7,7 +7,7 @@ import pytest
 from astropy.io import fits
 
 from galfm.datasets_scripts.schema import redshift_is_flagged, trusted_properties
-from galfm.datasets_scripts.sdss import read_spec
+from galfm.datasets_scripts.sdss import read_spec, spectrum_covers_band
 
 FILES = ["spec-0266-51602-0013.fits", "spec-0266-51602-0107.fits", "spec-0269-51581-0003.fits",
          "spec-0332-52367-0639.fits", "spec-7338-57859-0739.fits"]
@@ -37,5 +37,38 @@ def test_every_sdss_file_matches_its_tables(data_dir, name, processor):
 
 def test_the_redshift_failure_is_kept_and_flagged(data_dir):
     record = read_spec(data_dir / "sdss" / "spec-0269-51581-0003.fits")
-    assert record["flags"] == ["sdss_class=GALAXY", "sdss_zwarning=6"]
+    assert record["flags"][:2] == ["sdss_class=GALAXY", "sdss_zwarning=6"]
     assert record["spectrum"] is not None
+
+
+def test_ugriz_are_the_imaging_fibre_fluxes_not_the_spectrum_extrapolated_into_u(data_dir):
+    """CALIBFLUX (imaging, the fibre's aperture) band by band, with its ivar; SPECTROFLUX u would be an
+    extrapolation beyond the spectrograph's 3800 A start (here 0.57 mag brighter than the imaging's u)."""
+    path = data_dir / "sdss" / "spec-0266-51602-0013.fits"
+    record = read_spec(path)
+    with fits.open(path) as hdus:
+        meta = hdus[2].data[0]
+        np.testing.assert_allclose(record["photometry"]["flux"], meta["CALIBFLUX"], rtol=1e-6)
+        np.testing.assert_allclose(record["photometry"]["flux_ivar"], meta["CALIBFLUX_IVAR"], rtol=1e-6)
+        assert -2.5 * np.log10(meta["SPECTROFLUX"][0] / meta["CALIBFLUX"][0]) < -0.5
+    assert record["photometry"]["band"] == [f"sdss_{b}" for b in "ugriz"]
+    assert "sdss_ugriz=u:CALIBFLUX,g:CALIBFLUX,r:CALIBFLUX,i:CALIBFLUX,z:CALIBFLUX" in record["flags"]
+
+
+def test_without_calibflux_only_the_bands_the_spectrum_covers_come_from_spectroflux(data_dir, tmp_path):
+    path = tmp_path / "spec.fits"
+    with fits.open(data_dir / "sdss" / "spec-0266-51602-0013.fits") as hdus:
+        hdus[2].data["CALIBFLUX_IVAR"][0] = 0.0  # no imaging flux: the pipeline's "missing"
+        spectroflux = np.array(hdus[2].data["SPECTROFLUX"][0])
+        hdus.writeto(path)
+    record = read_spec(path)
+    # u (2980-4130 A) and z (7700-11200 A) reach past the spectrum's 3800-9200 A: extrapolations, left out
+    assert record["photometry"]["band"] == ["sdss_g", "sdss_r", "sdss_i"]
+    np.testing.assert_allclose(record["photometry"]["flux"], spectroflux[1:4], rtol=1e-6)
+    assert "sdss_ugriz=g:SPECTROFLUX,r:SPECTROFLUX,i:SPECTROFLUX" in record["flags"]
+    wavelength = record["spectrum"]["wavelength"]
+    good = record["spectrum"]["ivar"] > 0
+    assert not spectrum_covers_band(wavelength, good, "sdss_u")
+    assert not spectrum_covers_band(wavelength, good, "sdss_z")
+    assert spectrum_covers_band(wavelength, good, "sdss_r")
+    assert not spectrum_covers_band(wavelength, good & (wavelength > 6000), "sdss_r")

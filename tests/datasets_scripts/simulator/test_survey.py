@@ -267,8 +267,8 @@ def test_min_spectrum_snr_lifts_faint_spectra_to_the_sfh_network_setting():
         SimulationConfig(min_spectrum_snr=-1.0)
 
 
-def test_sdss_ugriz_are_fibre_fluxes_like_the_spectra_spectroflux():
-    """galfm's SDSS ugriz come from the spectra's SPECTROFLUX, the light in the 3" fibre: simulated sdss bands are
+def test_sdss_ugriz_are_fibre_fluxes_like_the_spec_files_calibflux():
+    """galfm's SDSS ugriz come from the spec files' CALIBFLUX, the light in the 3" fibre: simulated sdss bands are
     that share of the total (most of a z ~ 0.1 galaxy's light falls
     outside it), other surveys totals."""
     from galfm.datasets_scripts.simulator.instruments import PHOTOMETRIC_SURVEYS, SPECTROGRAPHS
