@@ -17,7 +17,7 @@ are the modalities' own model-space values (`galfm.modality_base.ModelTokens`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +108,39 @@ class ObjectiveBatch:
         values, variances, valid = (take(t[rows], index) for t in targets)
         return cls(take(tokens.embeddings[rows], index), take(tokens.queries[rows], index),
                    take(tokens.token_type_ids[rows], index), mask, values, variances, valid & mask[..., None])
+
+
+def first_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """Indices of ``lengths`` grouped into bins of at most ``capacity`` in all, longest first, each into the first
+    bin with room: few bins, little padding (the packing of rows into one encoder pass)."""
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for item in sorted(range(len(lengths)), key=lambda k: -lengths[k]):
+        slot = next((b for b, free in enumerate(room) if free >= lengths[item]), None)
+        if slot is None:
+            bins.append([])
+            room.append(capacity)
+            slot = len(bins) - 1
+        bins[slot].append(item)
+        room[slot] -= lengths[item]
+    return bins
+
+
+@dataclass
+class EncoderRequest:
+    """Rows an objective needs encoded: packed embeddings (B, L, d), which are real (B, L), causal or not."""
+
+    embeddings: torch.Tensor
+    attention_mask: torch.Tensor
+    causal: bool = False
+
+
+@dataclass
+class ObjectivePlan:
+    """An objective's encoder requests and what turns their encoded states into its loss (or None)."""
+
+    requests: list[EncoderRequest]
+    finish: Callable[[list[torch.Tensor]], torch.Tensor | None]
 
 
 class GalFMTokenHeads(nn.Module):
@@ -220,7 +253,7 @@ class GalFMForPretraining(GalFMPreTrainedModel):
         return gaussian_nll(mean, log_var, values, variances, valid,
                             (settings.token_log_var_min, settings.token_log_var_max))
 
-    def masked_loss(self, batch: ObjectiveBatch) -> torch.Tensor | None:
+    def masked_plan(self, batch: ObjectiveBatch) -> ObjectivePlan | None:
         """The encoder sees only the visible tokens (packed, as in a masked autoencoder); the decoder sees them
         encoded plus a query at every hidden token, and predicts the hidden values."""
         targets = self.sample_targets(batch)
@@ -228,28 +261,36 @@ class GalFMForPretraining(GalFMPreTrainedModel):
             return None
         visible = batch.attention_mask & ~targets
         index, mask = pack_tokens(visible)
-        encoded, _, _ = self.galfm.encode(take(batch.embeddings, index), mask.long())
-        placed = torch.zeros_like(batch.embeddings, dtype=encoded.dtype).scatter(
-            1, index[..., None].expand(-1, -1, encoded.shape[-1]), encoded)
-        states = torch.where(visible[..., None], placed, self.query_states(batch.queries).to(encoded.dtype))
-        states = self.decode(states, batch.attention_mask.long())
-        per_token = self._token_nll(self.masked_heads, states[targets], batch.token_type_ids[targets],
-                                    batch.values[targets], batch.variances[targets], batch.valid[targets])
-        keep = batch.valid[targets].any(-1)
-        return per_token[keep].mean() if keep.any() else None
+
+        def finish(hidden: list[torch.Tensor]) -> torch.Tensor | None:
+            encoded = hidden[0]
+            placed = torch.zeros_like(batch.embeddings, dtype=encoded.dtype).scatter(
+                1, index[..., None].expand(-1, -1, encoded.shape[-1]), encoded)
+            states = torch.where(visible[..., None], placed, self.query_states(batch.queries).to(encoded.dtype))
+            states = self.decode(states, batch.attention_mask.long())
+            per_token = self._token_nll(self.masked_heads, states[targets], batch.token_type_ids[targets],
+                                        batch.values[targets], batch.variances[targets], batch.valid[targets])
+            keep = batch.valid[targets].any(-1)
+            return per_token[keep].mean() if keep.any() else None
+
+        return ObjectivePlan([EncoderRequest(take(batch.embeddings, index), mask)], finish)
 
     # -- autoregressive --------------------------------------------------------------------------------------
-    def autoregressive_loss(self, batch: ObjectiveBatch) -> torch.Tensor | None:
+    def autoregressive_plan(self, batch: ObjectiveBatch) -> ObjectivePlan | None:
         """Each real token predicts the next one under a causal mask (padding sits after the real tokens, so the
         fused causal kernel needs no mask)."""
-        hidden, _, _ = self.galfm.encode(batch.embeddings, None, is_causal=True)
-        predict_from = hidden[:, :-1] + self.next_query_projection(batch.queries[:, 1:]).to(hidden.dtype)
         pairs = batch.attention_mask[:, 1:] & batch.valid[:, 1:].any(-1)
         if not pairs.any():
             return None
-        following = (batch.values[:, 1:][pairs], batch.variances[:, 1:][pairs], batch.valid[:, 1:][pairs])
-        return self._token_nll(self.autoregressive_heads, predict_from[pairs], batch.token_type_ids[:, 1:][pairs],
-                               *following).mean()
+
+        def finish(hidden: list[torch.Tensor]) -> torch.Tensor:
+            states = hidden[0]
+            predict_from = states[:, :-1] + self.next_query_projection(batch.queries[:, 1:]).to(states.dtype)
+            following = (batch.values[:, 1:][pairs], batch.variances[:, 1:][pairs], batch.valid[:, 1:][pairs])
+            return self._token_nll(self.autoregressive_heads, predict_from[pairs],
+                                   batch.token_type_ids[:, 1:][pairs], *following).mean()
+
+        return ObjectivePlan([EncoderRequest(batch.embeddings, batch.attention_mask, causal=True)], finish)
 
     # -- contrastive -----------------------------------------------------------------------------------------
     def modality_members(self, token_type_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -261,40 +302,101 @@ class GalFMForPretraining(GalFMPreTrainedModel):
             out[modality.name] = real & torch.isin(token_type_ids, ids)
         return out
 
+    def modality_views_plan(self, tokens: EmbeddedTokens | ObjectiveBatch, names: Sequence[str] | None = None
+                            ) -> tuple[list[str], list[torch.Tensor], list[EncoderRequest]]:
+        """(modality names, present (B,) of each, the encoder request of each): every contrastive modality (or
+        those in ``names``) that some galaxy has, as its tokens and the galaxy token alone, packed."""
+        members = self.modality_members(tokens.token_type_ids, tokens.attention_mask)
+        galaxy = tokens.token_type_ids == self.token_types.index(GALAXY_TOKEN_TYPE)
+        views, present, requests = [], [], []
+        for modality in get_modalities(self.config.modalities):
+            if not modality.contrastive or (names is not None and modality.name not in names):
+                continue
+            has = members[modality.name].any(-1)
+            if not has.any():
+                continue
+            index, mask = pack_tokens(members[modality.name] | (galaxy & tokens.attention_mask.bool()))
+            views.append(modality.name)
+            present.append(has)
+            requests.append(EncoderRequest(take(tokens.embeddings, index), mask))
+        return views, present, requests
+
+    def pooled_view(self, hidden: torch.Tensor, request: EncoderRequest) -> torch.Tensor:
+        """A modality view's unit-norm galaxy embedding, pooled as ``pooler_output`` is."""
+        pooled = self.galfm.pool(hidden, request.attention_mask.long())
+        return F.normalize(self.contrastive_projection(pooled).float(), dim=-1)
+
     def modality_embeddings(self, tokens: EmbeddedTokens | ObjectiveBatch, names: Sequence[str] | None = None
                             ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """{modality: (unit-norm galaxy embedding from that modality's tokens alone (B, d), present (B,))}: each
         contrastive modality (or those in ``names``) is encoded without the others (its tokens and the galaxy
         token, packed) and pooled as ``pooler_output`` is."""
-        members = self.modality_members(tokens.token_type_ids, tokens.attention_mask)
-        galaxy = tokens.token_type_ids == self.token_types.index(GALAXY_TOKEN_TYPE)
-        out = {}
-        for modality in get_modalities(self.config.modalities):
-            if not modality.contrastive or (names is not None and modality.name not in names):
-                continue
-            present = members[modality.name].any(-1)
-            if not present.any():
-                continue
-            index, mask = pack_tokens(members[modality.name] | (galaxy & tokens.attention_mask.bool()))
-            hidden, _, _ = self.galfm.encode(take(tokens.embeddings, index), mask.long())
-            pooled = self.galfm.pool(hidden, mask.long())
-            out[modality.name] = (F.normalize(self.contrastive_projection(pooled).float(), dim=-1), present)
-        return out
+        views, present, requests = self.modality_views_plan(tokens, names)
+        hidden = self.encode_requests(requests, together=False)
+        return {name: (self.pooled_view(h, r), has) for name, has, h, r in zip(views, present, hidden, requests)}
 
-    def contrastive_loss(self, batch: ObjectiveBatch) -> torch.Tensor | None:
-        views = self.modality_embeddings(batch)
-        names = list(views)
-        scale = self.logit_scale.clamp(max=math.log(self.config.pretraining_config.max_logit_scale)).exp()
-        losses = []
-        for i, first in enumerate(names):
-            for second in names[i + 1:]:
-                both = views[first][1] & views[second][1]
-                if both.sum() < 2:
-                    continue
-                logits = scale * views[first][0][both] @ views[second][0][both].T
-                labels = torch.arange(logits.shape[0], device=logits.device)
-                losses.append(0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)))
-        return torch.stack(losses).mean() if losses else None
+    def contrastive_plan(self, batch: ObjectiveBatch) -> ObjectivePlan | None:
+        views, present, requests = self.modality_views_plan(batch)
+        if not requests:
+            return None
+
+        def finish(hidden: list[torch.Tensor]) -> torch.Tensor | None:
+            embedded = [self.pooled_view(h, r) for h, r in zip(hidden, requests)]
+            scale = self.logit_scale.clamp(max=math.log(self.config.pretraining_config.max_logit_scale)).exp()
+            losses = []
+            for i in range(len(views)):
+                for k in range(i + 1, len(views)):
+                    both = present[i] & present[k]
+                    if both.sum() < 2:
+                        continue
+                    logits = scale * embedded[i][both] @ embedded[k][both].T
+                    labels = torch.arange(logits.shape[0], device=logits.device)
+                    losses.append(0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)))
+            return torch.stack(losses).mean() if losses else None
+
+        return ObjectivePlan(requests, finish)
+
+    # -- the encoder passes ------------------------------------------------------------------------------------
+    def encode_requests(self, requests: Sequence[EncoderRequest], together: bool) -> list[torch.Tensor]:
+        """Encoded states (B_i, L_i, d) of each request: one encoder pass per request, or (``together``) one pass
+        over all of them, their rows packed several to a sequence, each attending only to its own real tokens
+        (causally for causal requests; the encoder is a set model, so where a row sits does not matter). The two
+        agree to rounding. Padding positions of the outputs are zeros (``together``) or states of nothing."""
+        if not together:
+            return [self.galfm.encode(r.embeddings, None, is_causal=True)[0] if r.causal
+                    else self.galfm.encode(r.embeddings, r.attention_mask.long())[0] for r in requests]
+        # every request row's real tokens (left-aligned), packed first-fit-decreasing into rows as long as the
+        # longest: a packed row attends within each of its segments only (causally for causal requests)
+        width = max(r.embeddings.shape[1] for r in requests)
+        device = requests[0].embeddings.device
+        flat = torch.cat([F.pad(r.embeddings, (0, 0, 0, width - r.embeddings.shape[1])) for r in requests])
+        flat = flat.reshape(-1, flat.shape[-1])
+        lengths = torch.cat([r.attention_mask.sum(1) for r in requests]).tolist()
+        causal_rows = [r.causal for r in requests for _ in range(r.embeddings.shape[0])]
+        bins = first_fit_decreasing(lengths, width)
+        source = torch.zeros(len(bins), width, dtype=torch.long)  # packed position -> index into flat
+        back = torch.full((len(lengths), width), len(bins) * width, dtype=torch.long)  # and back (else: a zero)
+        segment = torch.full((len(bins), width), -1, dtype=torch.long)
+        causal = torch.zeros(len(bins), width, dtype=torch.bool)
+        for b, rows in enumerate(bins):
+            start = 0
+            for row in rows:
+                n = lengths[row]
+                source[b, start:start + n] = row * width + torch.arange(n)
+                back[row, :n] = b * width + start + torch.arange(n)
+                segment[b, start:start + n] = row
+                causal[b, start:start + n] = causal_rows[row]
+                start += n
+        source, back, segment, causal = (t.to(device) for t in (source, back, segment, causal))
+        position = torch.arange(width, device=device)
+        attend = (segment[:, :, None] == segment[:, None, :]) & (segment[:, None, :] >= 0)
+        attend &= ~causal[:, :, None] | (position[None, None, :] <= position[None, :, None])
+        attend |= torch.eye(width, dtype=torch.bool, device=device)[None]  # padding queries attend to themselves
+        hidden, _, _ = self.galfm.encode(flat[source], attend)
+        hidden = torch.cat([hidden.reshape(-1, hidden.shape[-1]), hidden.new_zeros(1, hidden.shape[-1])])
+        out = hidden[back]
+        sizes = [r.embeddings.shape[0] for r in requests]
+        return [h[:, :r.embeddings.shape[1]] for h, r in zip(out.split(sizes), requests)]
 
     # -- use -------------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -342,18 +444,30 @@ class GalFMForPretraining(GalFMPreTrainedModel):
         tokens = self.galfm.embed(inputs)
         targets = token_targets(self.config, tokens)
         losses = {f"{name}_loss": None for name in OBJECTIVES}
-        objectives = {"masked": self.masked_loss, "autoregressive": self.autoregressive_loss,
-                      "contrastive": self.contrastive_loss}
+        planners = {"masked": self.masked_plan, "autoregressive": self.autoregressive_plan,
+                    "contrastive": self.contrastive_plan}
+        plans = {}
         for name, rows in self.assign_objectives(tokens.attention_mask.shape[0], tokens.attention_mask.device).items():
-            losses[f"{name}_loss"] = objectives[name](ObjectiveBatch.of(tokens, targets, rows))
+            plan = planners[name](ObjectiveBatch.of(tokens, targets, rows))
+            if plan is not None:
+                plans[name] = plan
+        requests = [r for plan in plans.values() for r in plan.requests]
+        hidden = self.encode_requests(requests, together=settings.encoder_passes == "one") if requests else []
+        for name, plan in plans.items():
+            losses[f"{name}_loss"] = plan.finish(hidden[:len(plan.requests)])
+            hidden = hidden[len(plan.requests):]
         terms = [getattr(settings, f"{name}_loss_weight") * losses[f"{name}_loss"] for name in OBJECTIVES
                  if losses[f"{name}_loss"] is not None]
         loss = torch.stack(terms).sum() if terms else None
         if loss is not None:  # every parameter takes part in the graph even when an objective had nothing to do
-            loss = loss + 0.0 * sum(p.sum() for p in self.parameters() if p.requires_grad)  # (DDP needs that)
+            # (DDP and FSDP need that); a parameter still sharded here (a DTensor of an FSDP encoder layer) is one
+            # the encoder pass used anyway
+            loss = loss + 0.0 * sum(p.sum() for p in self.parameters() if p.requires_grad
+                                    and not hasattr(p, "placements"))
         output = GalFMPretrainingOutput(loss=loss, **losses)
         return output if return_dict else output.to_tuple()
 
 
-__all__ = ["OBJECTIVES", "GalFMForPretraining", "GalFMPretrainingOutput", "GalFMTokenHeads", "ObjectiveBatch",
-           "gaussian_nll", "pack_tokens", "take", "token_targets"]
+__all__ = ["OBJECTIVES", "EncoderRequest", "GalFMForPretraining", "GalFMPretrainingOutput", "GalFMTokenHeads",
+           "ObjectiveBatch", "ObjectivePlan", "first_fit_decreasing", "gaussian_nll", "pack_tokens", "take",
+           "token_targets"]
