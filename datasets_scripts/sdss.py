@@ -64,7 +64,10 @@ def _photometry(meta, columns: list[str], spectrum: dict) -> tuple[dict | None, 
                 continue
             if name == "SPECTROFLUX" and not spectrum_covers_band(spectrum["wavelength"], good, band):
                 continue
-            bands.append(band), flux.append(value), ivar.append(weight), used.append(f"{band[-1]}:{name}")
+            bands.append(band)
+            flux.append(value)
+            ivar.append(weight)
+            used.append(f"{band[-1]}:{name}")
             break
     if not bands:
         return None, None
