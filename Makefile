@@ -29,7 +29,7 @@ demo: install
 demo-quick: install
 	$(BIN)/galfm demo --quick --out demo_output_quick
 
-# Remake the shipped models with the project's own commands (about an hour on 2 CPU cores), then `make install`.
+# Remake the shipped models with the project's own commands (about half an hour on 2 CPU cores: 28 min measured), then `make install`.
 release: $(STAMP)
 	$(BIN)/galfm release --out pretrained --work release_work
 

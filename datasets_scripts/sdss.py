@@ -15,6 +15,7 @@ imaging's u in the same fibre.
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,21 @@ COVERED_RESPONSE = 0.99
 filter's response (the rest is extrapolation)."""
 
 
-def spectrum_covers_band(wavelength: np.ndarray, good: np.ndarray, band: str) -> bool:
-    """Whether the good pixels span the filter's central ``COVERED_RESPONSE`` of its photon-weighted response."""
+@cache
+def _response_span(band: str) -> tuple[float, float]:
+    """(lo, hi) Angstrom holding the central ``COVERED_RESPONSE`` of the filter's photon-weighted response."""
     curve = load_filter(band)
     wave = np.asarray(curve.wavelength, dtype=float)
     weight = np.asarray(curve.response, dtype=float) * wave
     cumulative = np.cumsum(weight) / weight.sum()
     tail = (1.0 - COVERED_RESPONSE) / 2
     lo, hi = np.interp([tail, 1.0 - tail], cumulative, wave)
+    return float(lo), float(hi)
+
+
+def spectrum_covers_band(wavelength: np.ndarray, good: np.ndarray, band: str) -> bool:
+    """Whether the good pixels span the filter's central ``COVERED_RESPONSE`` of its photon-weighted response."""
+    lo, hi = _response_span(band)
     inside = wavelength[good]
     return inside.size > 0 and inside.min() <= lo and inside.max() >= hi
 

@@ -44,6 +44,9 @@ REPO_ORG = "org"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 """Where the shipped folders live in a source checkout."""
 RESULTS_FILE = SHIPPED_DIR.parent / "benchmarks" / "RESULTS.md"
+PRETRAIN_STEPS = 2000
+"""Pretraining steps of 16 galaxies: 2000 x 16 = the galaxies of 1000 steps of 32."""
+PRETRAIN_MINUTES = 40.0
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,8 @@ def _copy_model(source: Path, target: Path) -> None:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def release(out: Path, work: Path, galaxies: int = 10000, pretrain_steps: int = 2000,
-            pretrain_minutes: float = 40.0, seed: int = 0, results_file: Path | None = None) -> dict:
+def release(out: Path, work: Path, galaxies: int = 10000, pretrain_steps: int = PRETRAIN_STEPS,
+            pretrain_minutes: float = PRETRAIN_MINUTES, seed: int = 0, results_file: Path | None = None) -> dict:
     """Run (or resume) every step; returns the record written to ``out/release.json`` (and, with
     ``results_file``, its table in benchmarks/RESULTS.md)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -238,9 +241,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--out", default="pretrained", help="where the shipped folders go (default pretrained/)")
     parser.add_argument("--work", default="release_work", help="simulation and training runs")
     parser.add_argument("--galaxies", type=int, default=10000)
-    parser.add_argument("--pretrain-steps", type=int, default=2000,
-                        help="pretraining steps of 16 galaxies (2000 x 16 = the galaxies of 1000 steps of 32)")
-    parser.add_argument("--pretrain-minutes", type=float, default=40.0, help="time limit of the pretraining")
+    parser.add_argument("--pretrain-steps", type=int, default=PRETRAIN_STEPS, help="pretraining steps of 16 galaxies")
+    parser.add_argument("--pretrain-minutes", type=float, default=PRETRAIN_MINUTES,
+                        help="time limit of the pretraining")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--record", action="store_true", help="write the table into benchmarks/RESULTS.md")
     return parser
