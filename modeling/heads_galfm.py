@@ -30,6 +30,7 @@ from transformers.utils import ModelOutput
 from .configuration_galfm import GalFMConfig
 from .modality_properties import default_property_specs, from_model_scale, to_model_scale
 from .modeling_galfm import GalFMModel, GalFMPreTrainedModel, galaxy_summary
+from .photometric_redshift_galfm import GalFMPhotometricRedshift, photometric_redshift_posterior
 from .properties_galfm import NUM_SFH_BINS, SCALAR_PROPERTY_KEYS
 from .redshift_scan_galfm import GalFMRedshiftScan, redshift_posterior
 
@@ -119,12 +120,15 @@ class GalFMPropertyOutput(ModelOutput):
         mean (`(batch, properties)`): predicted values in record units, in
             ``config.head_config.target_properties`` order.
         std (`(batch, properties)`): predicted 1-sigma uncertainties, record units.
-        redshift_source (`(batch,)`, with a redshift scan): 1 where ``mean``/``std`` of the redshift are the
-            spectrum's template scan (its posterior with the encoder's redshift as prior), 0 where the encoder's.
-        redshift_grid (`(grid,)`), redshift_pdf (`(batch, grid)`): the scan's posterior per grid pixel (zeros
-            where the scan was not used); two peaks mean two solutions.
+        redshift_source (`(batch,)`, with a redshift scan): where ``mean``/``std`` of the redshift come from: 1
+            the spectrum's template scan, 2 the photometric template fit (each a posterior with the encoder's
+            redshift as prior), 0 the encoder alone.
+        redshift_grid (`(grid,)`), redshift_pdf (`(batch, grid)`): the spectrum scan's posterior per grid pixel
+            (zeros where the scan was not used); two peaks mean two solutions.
+        photometric_redshift_grid (`(grid,)`), photometric_redshift_pdf (`(batch, grid)`): the same for the
+            photometric fit (zeros where it was not used).
         redshift_peak_probability (`(batch,)`): the posterior's share in the reported peak.
-        encoder_redshift (`(batch, 2)`): the encoder's own redshift mean and std, the scan's prior.
+        encoder_redshift (`(batch, 2)`): the encoder's own redshift mean and std, the scans' prior.
         is_qso (`(batch,)`), qso_score (`(batch,)`): the broad-line QSO class and its score (galaxy-fit minus
             QSO-fit chi2 over the reduced chi2; large means not a normal galaxy).
     """
@@ -135,6 +139,8 @@ class GalFMPropertyOutput(ModelOutput):
     redshift_source: torch.Tensor | None = None
     redshift_grid: torch.Tensor | None = None
     redshift_pdf: torch.Tensor | None = None
+    photometric_redshift_grid: torch.Tensor | None = None
+    photometric_redshift_pdf: torch.Tensor | None = None
     redshift_peak_probability: torch.Tensor | None = None
     encoder_redshift: torch.Tensor | None = None
     is_qso: torch.Tensor | None = None
@@ -146,8 +152,10 @@ class GalFMForPropertyPrediction(GalFMHeadModel):
 
     ``labels`` (batch, properties) in record units, NaN where unknown. With ``config.head_config.redshift_scan``
     the redshift of a galaxy with a spectrum is, outside training, the template scan's posterior
-    (`galfm.redshift_scan_galfm`) with this head's own Gaussian as the prior; the loss always trains the
-    encoder's Gaussian, which is the answer for galaxies without a spectrum.
+    (`galfm.redshift_scan_galfm`) with this head's own Gaussian as the prior; with
+    ``config.head_config.photometric_redshift`` a galaxy without a usable spectrum gets the photometric template
+    fit's posterior (`galfm.photometric_redshift_galfm`) the same way. The loss always trains the encoder's
+    Gaussian, the answer where neither applies.
     """
 
     def __init__(self, config: GalFMConfig):
@@ -156,6 +164,8 @@ class GalFMForPropertyPrediction(GalFMHeadModel):
         self.head = GalFMHeadMLP(config, 2 * config.hidden_size, 2 * len(self.targets))
         use_scan = config.head_config.redshift_scan and "redshift" in self.targets
         self.redshift_scan = GalFMRedshiftScan(config) if use_scan else None
+        use_photoz = config.head_config.photometric_redshift and "redshift" in self.targets
+        self.photometric_redshift = GalFMPhotometricRedshift(config) if use_photoz else None
         self.post_init()
 
     def forward(self, labels: torch.Tensor | None = None, return_dict: bool | None = None, **inputs
@@ -172,6 +182,8 @@ class GalFMForPropertyPrediction(GalFMHeadModel):
         output = GalFMPropertyOutput(loss=loss, mean=torch.stack(mean, -1), std=torch.stack(std, -1))
         if self.redshift_scan is not None and not self.training and inputs.get("spectrum_values") is not None:
             self._scan_redshift(output, inputs)
+        if self.photometric_redshift is not None and not self.training and inputs.get("photometry_values") is not None:
+            self._photometric_redshift(output, inputs)
         return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
 
     @torch.no_grad()
@@ -191,6 +203,30 @@ class GalFMForPropertyPrediction(GalFMHeadModel):
         output.redshift_peak_probability = torch.where(use, posterior.peak_probability, 0.0).to(dtype)
         output.is_qso = posterior.is_qso & use
         output.qso_score = torch.where(use, posterior.qso_score, 0.0).to(dtype)
+
+    @torch.no_grad()
+    def _photometric_redshift(self, output: GalFMPropertyOutput, inputs) -> None:
+        """Replace the redshift of galaxies the spectrum scan did not answer, and with enough tabulated bands, by
+        the photometric fit's posterior (in place)."""
+        i = self.targets.index("redshift")
+        dtype = output.mean.dtype
+        if output.encoder_redshift is None:
+            output.encoder_redshift = torch.stack([output.mean[:, i], output.std[:, i]], -1).detach().clone()
+        batch = output.mean.shape[0]
+        source = output.redshift_source if output.redshift_source is not None else output.mean.new_zeros(
+            batch, dtype=torch.long)
+        peak = output.redshift_peak_probability
+        peak = peak if peak is not None else output.mean.new_zeros(batch)
+        scan = self.photometric_redshift(inputs)
+        prior = output.encoder_redshift.double()
+        posterior = photometric_redshift_posterior(scan, prior[:, 0], prior[:, 1], self.config)
+        use = scan.valid & (source == 0)
+        output.mean[:, i] = torch.where(use, posterior.redshift.to(dtype), output.mean[:, i])
+        output.std[:, i] = torch.where(use, posterior.sigma.to(dtype), output.std[:, i])
+        output.redshift_source = torch.where(use, 2, source)
+        output.redshift_peak_probability = torch.where(use, posterior.peak_probability.to(dtype), peak)
+        output.photometric_redshift_grid = posterior.grid.to(dtype)
+        output.photometric_redshift_pdf = (posterior.pdf * use[:, None]).to(dtype)
 
 
 @dataclass

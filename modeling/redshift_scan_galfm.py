@@ -194,6 +194,34 @@ def _peak(log_post: torch.Tensor, floor_pixels: float) -> tuple[torch.Tensor, to
     return position, sigma
 
 
+def grid_summary(log_post: torch.Tensor, grid: torch.Tensor, log_step: float, floor_pixels: float
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(redshift, sigma, pdf, peak_probability) of a log posterior (B, S) on ``grid`` (z_s = 10^(s log_step) - 1):
+    the highest peak, its width widened by the spread of the mass outside it, the normalised pdf per pixel and
+    the share of the mass in the peak."""
+    position, sigma_px = _peak(log_post, floor_pixels)
+    pdf = torch.softmax(log_post, -1)
+    pixels = torch.arange(grid.numel(), device=grid.device, dtype=torch.float64)
+    near = (pixels[None] - position[:, None]).abs() <= 3 * sigma_px[:, None] + 1
+    redshift = torch.pow(10.0, position * log_step) - 1
+    sigma = LOG10 * log_step * (1 + redshift) * sigma_px
+    # the posterior mass outside the reported peak widens sigma by its spread about the reported redshift
+    # (the second moment), so data with other plausible solutions are never quoted as precise
+    elsewhere = (pdf * ~near * (grid[None] - redshift[:, None]) ** 2).sum(-1)
+    return redshift, torch.sqrt(sigma**2 + elsewhere), pdf, (pdf * near).sum(-1)
+
+
+def gaussian_prior(grid: torch.Tensor, log_step: float, mean: torch.Tensor, std: torch.Tensor,
+                   outlier_fraction: float) -> torch.Tensor:
+    """(B, S) prior probability per grid pixel: a Gaussian in z (``mean``, ``std`` per galaxy) mixed with a flat
+    share ``outlier_fraction``, so a wrong prior can never outvote clear data."""
+    width = LOG10 * log_step * (1 + grid)  # dz per pixel
+    mean, std = mean.double()[:, None], std.double().clamp_min(1e-4)[:, None]
+    gaussian = torch.exp(-0.5 * ((grid[None] - mean) / std) ** 2) * width[None]
+    gaussian = gaussian / gaussian.sum(-1, keepdim=True).clamp_min(1e-300)
+    return (1 - outlier_fraction) * gaussian + outlier_fraction / grid.numel()
+
+
 def redshift_posterior(scan: RedshiftScan, prior_mean: torch.Tensor, prior_std: torch.Tensor,
                        config: GalFMConfig) -> RedshiftPosterior:
     """Galaxy posterior = scan likelihood x (the encoder's Gaussian redshift, mixed with a flat share
@@ -214,29 +242,12 @@ def redshift_posterior(scan: RedshiftScan, prior_mean: torch.Tensor, prior_std: 
         scale = (chi2_min / scan.dof[:, None]).clamp_min(1.0)
         return -(chi2 - chi2_min) / (2 * scale)
 
-    width = LOG10 * step * (1 + galaxy_grid)  # dz per pixel
-    mean, std = prior_mean.double()[:, None], prior_std.double().clamp_min(1e-4)[:, None]
-    gaussian = torch.exp(-0.5 * ((galaxy_grid[None] - mean) / std) ** 2) * width[None]
-    gaussian = gaussian / gaussian.sum(-1, keepdim=True).clamp_min(1e-300)
-    eps = settings.scan_prior_outlier_fraction
-    prior = (1 - eps) * gaussian + eps / galaxy_grid.numel()
+    prior = gaussian_prior(galaxy_grid, step, prior_mean, prior_std, settings.scan_prior_outlier_fraction)
     galaxy_log_post = log_likelihood(scan.galaxy_chi2) + prior.log()
     qso_log_post = log_likelihood(scan.qso_chi2)
 
-    results = []
-    for log_post, grid, floor in ((galaxy_log_post, galaxy_grid, settings.scan_sigma_floor_pixels),
-                                  (qso_log_post, qso_grid, settings.scan_qso_sigma_floor_pixels)):
-        position, sigma_px = _peak(log_post, floor)
-        pdf = torch.softmax(log_post, -1)
-        pixels = torch.arange(grid.numel(), device=grid.device, dtype=torch.float64)
-        near = (pixels[None] - position[:, None]).abs() <= 3 * sigma_px[:, None] + 1
-        redshift = torch.pow(10.0, position * step) - 1
-        sigma = LOG10 * step * (1 + redshift) * sigma_px
-        # the posterior mass outside the reported peak widens sigma by its spread about the reported redshift
-        # (the second moment), so a spectrum with other plausible solutions is never quoted as precise
-        elsewhere = (pdf * ~near * (grid[None] - redshift[:, None]) ** 2).sum(-1)
-        results.append((redshift, torch.sqrt(sigma**2 + elsewhere), pdf, (pdf * near).sum(-1)))
-    (gz, gs, gpdf, gpeak), (qz, qs, qpdf, qpeak) = results
+    gz, gs, gpdf, gpeak = grid_summary(galaxy_log_post, galaxy_grid, step, settings.scan_sigma_floor_pixels)
+    qz, qs, qpdf, qpeak = grid_summary(qso_log_post, qso_grid, step, settings.scan_qso_sigma_floor_pixels)
     pdf = torch.zeros(gpdf.shape[0], qso_grid.numel(), dtype=gpdf.dtype, device=gpdf.device)
     pdf[:, :galaxy_grid.numel()] = gpdf
     pdf = torch.where(is_qso[:, None], qpdf, pdf)
@@ -246,5 +257,5 @@ def redshift_posterior(scan: RedshiftScan, prior_mean: torch.Tensor, prior_std: 
     )
 
 
-__all__ = ["GalFMRedshiftScan", "RedshiftPosterior", "RedshiftScan", "legendre_basis", "redshift_posterior",
-           "shift_redshifts"]
+__all__ = ["GalFMRedshiftScan", "RedshiftPosterior", "RedshiftScan", "gaussian_prior", "grid_summary", "legendre_basis",
+           "redshift_posterior", "shift_redshifts"]

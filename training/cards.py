@@ -19,8 +19,12 @@ TASK_CARDS = {
     "photoz": dict(
         title="photometric redshifts", task_type="tabular-regression",
         description="Redshift with a Gaussian 1-sigma uncertainty from photometry (J-PAS-like narrow bands, or "
-                    "broad bands alone when the head was trained on input subsets, as the shipped one was).",
-        outputs="`mean`, `std` (redshift)", intended_use="photo-z; uncertainties calibrated on the simulated test set "
+                    "broad bands alone when the head was trained on input subsets, as the shipped one was). With a "
+                    "photometric fit, template SEDs are fitted through the real filter curves at every redshift of a "
+                    "0.001 dex grid and the posterior is that likelihood times the encoder's Gaussian.",
+        outputs="`mean`, `std` (redshift); with the fit also `photometric_redshift_pdf` on "
+                "`photometric_redshift_grid`, `redshift_source` (2 = the fit), `encoder_redshift`",
+        intended_use="photo-z; uncertainties calibrated on the simulated test set "
         "(68/95% coverage in the table)",
         metrics=[("redshift/sigma_nmad", "sigma_nmad", "σ_NMAD"), ("redshift/r2", "r2", "redshift R²"),
                  ("redshift/baseline_sigma_nmad", "sigma_nmad", "σ_NMAD of predicting the mean"),
@@ -32,9 +36,13 @@ TASK_CARDS = {
         description="Redshift, stellar mass, metallicity, dust, specific SFR, mass-weighted age and line equivalent "
                     "widths, each with a Gaussian 1-sigma uncertainty (beta-NLL), from spectrum + photometry. With "
                     "a redshift scan, the redshift of a galaxy with a spectrum is a fit of rest-frame galaxy and "
-                    "QSO templates at every redshift of a 1e-4 dex grid, with the encoder's Gaussian as the prior.",
+                    "QSO templates at every redshift of a 1e-4 dex grid, with the encoder's Gaussian as the prior; "
+                    "with a photometric fit, the redshift of a galaxy without a spectrum is a template-SED fit to its "
+                    "photometry, the same way.",
         outputs="`mean`, `std` per target (record units, `galfm.PROPERTIES`); with the scan also `redshift_pdf` "
-                "on `redshift_grid` (every mode kept), `redshift_peak_probability`, `is_qso`, `qso_score`",
+                "on `redshift_grid` (every mode kept), `redshift_peak_probability`, `is_qso`, `qso_score`; with the "
+                "photometric fit `photometric_redshift_pdf` on `photometric_redshift_grid`; `redshift_source` "
+                "(0 encoder, 1 spectrum scan, 2 photometric fit)",
         intended_use="fast physical parameters for large spectroscopic samples; check coverage before trusting σ",
         metrics=[("log_mstar/r2", "r2", "log M* R²"), ("log_mstar/coverage_68", "coverage_68", "log M* 68% coverage"),
                  ("redshift/sigma_nmad", "sigma_nmad", "redshift σ_NMAD"), ("redshift/r2", "r2", "redshift R²"),

@@ -31,6 +31,7 @@ from galfm.processing_galfm import GalFMProcessor
 
 from .augment import InputSubsets
 from .evaluate import split_outputs
+from .photoz_templates import add_photometric_redshift
 from .plots import plot_task
 from .redshift_templates import add_redshift_scan
 from .run_config import comma_list, option, parse_run_config
@@ -76,6 +77,8 @@ class FinetuneConfig:
                                  "survey's bands), so the head answers from whatever a record has")
     redshift_scan: bool = option(False, "a property head predicting redshift also fits rest-frame templates to "
                                  "the spectrum (galfm.redshift_scan_galfm); added after training")
+    photometric_redshift: bool = option(False, "a property head predicting redshift also fits template SEDs to "
+                                        "the photometry (galfm.photometric_redshift_galfm); added after training")
     seed: int = option(0, "random seed")
     progress: bool = option(True, "show progress bars")
 
@@ -196,13 +199,17 @@ def finetune(args: FinetuneConfig) -> dict:
     model = build_head(task, args, processor, label2id)
     if args.freeze_encoder:
         model.freeze_encoder()
-    if args.redshift_scan and ("redshift" not in task.targets or task.head is not GalFMForPropertyPrediction):
-        raise ValueError("--redshift-scan: only a property head predicting redshift has a redshift scan")
+    for flag, wanted in (("--redshift-scan", args.redshift_scan),
+                         ("--photometric-redshift", args.photometric_redshift)):
+        if wanted and ("redshift" not in task.targets or task.head is not GalFMForPropertyPrediction):
+            raise ValueError(f"{flag}: only a property head predicting redshift has one")
     train_set = InputSubsets(train, task.inputs, seed=args.seed) if args.input_subsets else train
     trainer = build_trainer(model, task, train_set, GalaxyTaskCollator(processor, task, label2id), args)
     trainer.train()
     if args.redshift_scan:
         add_redshift_scan(model, processor, seed=args.seed)
+    if args.photometric_redshift:
+        add_photometric_redshift(model, processor, seed=args.seed)
     metrics = {"task": task.name, "inputs": list(task.inputs), "targets": list(task.targets),
                "band_prefixes": list(task.band_prefixes), "train_galaxies": len(train),
                "label_fraction": args.label_fraction, "steps": trainer.state.global_step,

@@ -40,6 +40,8 @@ INPUT_MODES: dict[str, tuple[str, ...]] = {
 R_BANDS = ("decam_r", "sdss_r", "jpas_rSDSS", "bass_r")
 """r-like bands, in the order a galaxy's r magnitude is taken from (the first it has): totals first; galfm's SDSS
 ugriz are the spec files' fibre fluxes (CALIBFLUX), so an SDSS-only r is a fibre magnitude."""
+REDSHIFT_SOURCES = ("encoder", "spectrum scan", "photometric fit")
+"""What `GalFMPropertyOutput.redshift_source` 0, 1, 2 mean."""
 TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 """The real files bundled with a source checkout (SDSS, DESI, Legacy Surveys, ...)."""
 
@@ -145,12 +147,13 @@ def measure(head: GalFMForPropertyPrediction, processor: GalFMProcessor, galaxie
             out = head(**processor(model_input, return_tensors="pt"))
             z, sigma = float(out.mean[0, index]), float(out.std[0, index])
             entry = {"z": z, "sigma": sigma}
-            if out.is_qso is not None:
+            if out.encoder_redshift is not None:  # a template fit (spectrum or photometry) took part
                 entry.update(encoder_z=float(out.encoder_redshift[0, 0]),
                              encoder_sigma=float(out.encoder_redshift[0, 1]),
-                             is_qso=bool(out.is_qso[0]), qso_score=float(out.qso_score[0]),
                              peak_probability=float(out.redshift_peak_probability[0]),
-                             from_scan=bool(out.redshift_source[0]))
+                             source=REDSHIFT_SOURCES[int(out.redshift_source[0])])
+            if out.is_qso is not None:
+                entry.update(is_qso=bool(out.is_qso[0]), qso_score=float(out.qso_score[0]))
             if galaxy.catalogue_z is not None:
                 dz = z - galaxy.catalogue_z
                 entry.update(dz=dz / (1 + galaxy.catalogue_z), within_2sigma=bool(abs(dz) < 2 * sigma))

@@ -7,7 +7,8 @@ One command, the project's own steps in order, each skipped when its output exis
 2. ``galfm pretrain`` the ``tiny`` encoder (`training/configs/tiny.yaml`) under a time budget;
 3. ``galfm finetune`` the heads from it, each on random subsets of every galaxy's inputs (one modality, one
    survey's bands: `training/augment.py`) so they answer from whatever a real record has; the property head
-   also gets the template redshift scan (`galfm.redshift_scan_galfm`);
+   also gets the template redshift scan (`galfm.redshift_scan_galfm`), it and the photo-z head the photometric
+   template fit (`galfm.photometric_redshift_galfm`);
 4. the real-sky benchmark (`training/real_sky.py`) on every real file at hand;
 5. model cards with the data, steps, hardware, wall time and results on simulation and on real galaxies.
 
@@ -58,6 +59,7 @@ class ShippedHead:
     inputs: tuple[str, ...]
     targets: tuple[str, ...] = ()
     redshift_scan: bool = False
+    photometric_redshift: bool = False
     steps: int = 600
     minutes: float = 5.0  # a time limit that ends training early on a slower machine
 
@@ -67,8 +69,9 @@ class ShippedHead:
 
 
 SHIPPED_HEADS: tuple[ShippedHead, ...] = (
-    ShippedHead("galfm-properties", "properties", ("spectrum", "photometry"), PROPERTY_TARGETS, True, 1500, 12.0),
-    ShippedHead("galfm-photoz", "photoz", ("photometry",), ("redshift",)),
+    ShippedHead("galfm-properties", "properties", ("spectrum", "photometry"), PROPERTY_TARGETS, True, True, 1500,
+                12.0),
+    ShippedHead("galfm-photoz", "photoz", ("photometry",), ("redshift",), photometric_redshift=True),
     ShippedHead("galfm-sfh", "sfh", ("spectrum", "photometry")),
     ShippedHead("galfm-posterior", "posterior", ("spectrum", "photometry")),
 )
@@ -102,7 +105,8 @@ def _finetune(work: Path, data: Path, base: Path, head: ShippedHead, seed: int) 
         finetune(FinetuneConfig(task=head.task, data=str(data), output_dir=str(run), base=str(base),
                                 inputs=list(head.inputs), targets=list(head.targets) or None, band_prefixes=["all"],
                                 max_steps=head.steps, time_limit_minutes=head.minutes, input_subsets=True,
-                                redshift_scan=head.redshift_scan, max_eval_samples=400, seed=seed))
+                                redshift_scan=head.redshift_scan, photometric_redshift=head.photometric_redshift,
+                                max_eval_samples=400, seed=seed))
     return run
 
 

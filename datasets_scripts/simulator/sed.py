@@ -234,8 +234,11 @@ class GalaxySED:
         nebular, lines = self._nebular(params, pixels)
         return young + old + nebular + np.asarray(self._columns(pixels)["lines"] @ lines.T, dtype=np.float32).T
 
-    def rest_frame(self, params: GalaxyParameters) -> RestFrameSED:
-        """Attenuated rest-frame spectra of a batch (see module docstring for the physics)."""
+    def rest_frame(self, params: GalaxyParameters, igm: bool = True) -> RestFrameSED:
+        """Attenuated rest-frame spectra of a batch (see module docstring for the physics).
+
+        ``igm=False`` leaves out the IGM, whose transmission depends on the redshift the spectrum is observed
+        at: photometric-redshift templates apply it at each redshift they are placed at."""
         self.check(params)
         redshift = np.asarray(params.redshift, dtype=float)
         t_univ = self.age_of_universe_yr(redshift)
@@ -259,10 +262,11 @@ class GalaxySED:
         absorbed = intrinsic_energy - continuum @ width + (lines - lines_attenuated).sum(axis=1)
         continuum += absorbed[:, None].astype(np.float32) * self.grid.dust_emission[None, :]
 
-        n_igm, igm = igm_transmission(redshift)
-        continuum[:, :n_igm] *= igm
         line_spectrum = np.asarray((self.line_to_pixels.T @ lines_attenuated.T).T, dtype=np.float32)
-        line_spectrum[:, :n_igm] *= igm
+        if igm:
+            n_igm, transmission = igm_transmission(redshift)
+            continuum[:, :n_igm] *= transmission
+            line_spectrum[:, :n_igm] *= transmission
         d_l = self.distances.luminosity_distance_cm(redshift)
         return RestFrameSED(luminosity=continuum + line_spectrum, continuum=continuum,
                             line_luminosity=lines_attenuated, stellar_mass=stellar_mass, redshift=redshift,

@@ -1,0 +1,113 @@
+"""A galaxy's photometric-redshift likelihood on a grid: template SEDs fitted to its band fluxes at every redshift.
+
+The classical photo-z fit (as in EAZY or LePhare), made with galfm's own physics: ``template_maggies``
+(templates, grid redshifts, bands) are representative simulated galaxies placed at every z_s =
+10^(s * ``photoz_log_step``) - 1 with that redshift's IGM and integrated through the real filter curves
+(`galfm.training.photoz_templates`). For each template and redshift the amplitude (>= 0) is solved by least
+squares against the fluxes, whose errors get a template error ``photoz_template_error`` x flux added in
+quadrature (no 48 templates span every real galaxy); the templates are then marginalised, exp(-chi2 / 2)
+summed with equal weights. Where the best fit's reduced chi2 exceeds 1, chi2 is divided by it: a galaxy no
+template matches gets a wider likelihood, not a wrong narrow one. A band is recognised by its (effective
+wavelength, FWHM), the only thing the tokens carry; bands without a tabulated curve (a filter added with
+``processor.add_filter``) are left out of the fit.
+
+Why next to the encoder: a network trained on simulated photometry inherits every difference between the
+simulation and a real survey, and on real galaxies it is biased; the template fit needs only the filter curves
+and the SED physics, but on five broad bands it is broad and has degenerate solutions. The posterior is the
+likelihood times the encoder's Gaussian (mixed with a flat share, as the spectrum's scan does:
+`galfm.redshift_scan_galfm.gaussian_prior`). Both read the same fluxes, so the product could be too narrow in
+principle; measured on the simulation (benchmarks/RESULTS.md), the encoder's photometric sigma is wide (68%
+intervals hold 99% of the truths) and the product's 68% intervals hold 65-80%.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .configuration_galfm import GalFMConfig
+from .modality_photometry import asinh_magnitude_to_flux
+from .redshift_scan_galfm import RedshiftPosterior, gaussian_prior, grid_summary, shift_redshifts
+
+
+@dataclass
+class PhotometricScan:
+    """``log_likelihood`` (B, S) over the grid (up to a constant; templates marginalised), ``chi2_min`` (B,) of
+    the best template, ``num_bands`` (B,) the bands fitted, ``valid`` (B,) False where fewer than
+    ``photoz_min_bands`` bands had a tabulated curve."""
+
+    log_likelihood: torch.Tensor
+    chi2_min: torch.Tensor
+    num_bands: torch.Tensor
+    valid: torch.Tensor
+
+
+class GalFMPhotometricRedshift(nn.Module):
+    """The template likelihood of the photometry tokens of a batch.
+
+    Buffers (saved with the head): ``template_maggies`` (K, S, N) for the ``config.head_config.photoz_bands``,
+    each (template, redshift) row scaled to its largest value; ``band_wavelength`` (N, 2), each band's
+    (effective wavelength, FWHM) in Angstrom as the processor's filter table gives it.
+    """
+
+    def __init__(self, config: GalFMConfig):
+        super().__init__()
+        settings = config.head_config
+        self.config = config
+        num_bands = len(settings.photoz_bands or [])
+        # half precision: rows are scaled to 1 and the fit allows a 5% template error, so 3 digits suffice
+        self.register_buffer("template_maggies", torch.zeros(settings.photoz_templates, settings.photoz_shifts,
+                                                             num_bands, dtype=torch.float16))
+        self.register_buffer("band_wavelength", torch.zeros(num_bands, 2))
+
+    def band_index(self, wavelength: torch.Tensor) -> torch.Tensor:
+        """(B, T) index into the tabulated bands of each token's (lambda_eff, FWHM); N where none matches."""
+        table = self.band_wavelength.to(wavelength.dtype)
+        close = ((wavelength[..., None, :] - table).abs() <= 1e-4 * table.abs().clamp_min(1.0)).all(-1)
+        return torch.where(close.any(-1), close.float().argmax(-1), table.shape[0])
+
+    def forward(self, inputs) -> PhotometricScan:
+        settings = self.config.head_config
+        values = inputs["photometry_values"].double()
+        mask = inputs.get("photometry_attention_mask")
+        present = torch.ones(values.shape[:2], dtype=torch.bool, device=values.device) if mask is None else mask.bool()
+        index = self.band_index(inputs["photometry_wavelength"].float())
+        num_tabulated = self.band_wavelength.shape[0]
+        use = present & (index < num_tabulated)
+        flux, sigma = asinh_magnitude_to_flux(values[..., 0], values[..., 1], settings.photoz_softening_nmgy)
+        variance = sigma**2 + (settings.photoz_template_error * flux.clamp_min(0.0)) ** 2
+        weight = torch.where(use, 1.0 / variance.clamp_min(1e-30), 0.0)
+        # per galaxy, weights and weighted fluxes on the tabulated bands (a band measured twice counts twice)
+        slot = torch.where(use, index, num_tabulated)
+        batch = values.shape[0]
+        w = values.new_zeros(batch, num_tabulated + 1).scatter_add_(1, slot, weight)[:, :num_tabulated]
+        wf = values.new_zeros(batch, num_tabulated + 1).scatter_add_(1, slot, weight * flux)[:, :num_tabulated]
+        wff = (weight * flux**2).sum(-1)
+        m = self.template_maggies.double()  # (K, S, N)
+        fm = torch.einsum("ksn,bn->bks", m, wf).clamp_min(0.0)
+        mm = torch.einsum("ksn,bn->bks", m**2, w).clamp_min(1e-300)
+        chi2 = wff[:, None, None] - fm**2 / mm  # at the best amplitude fm / mm, held >= 0
+        num_bands = (w > 0).sum(-1)
+        chi2_min = chi2.amin(dim=(1, 2))
+        scale = (chi2_min / (num_bands - 1).clamp_min(1)).clamp_min(1.0)[:, None, None]
+        log_likelihood = torch.logsumexp(-0.5 * chi2 / scale, dim=1)
+        return PhotometricScan(log_likelihood, chi2_min, num_bands, num_bands >= settings.photoz_min_bands)
+
+
+def photometric_redshift_posterior(scan: PhotometricScan, prior_mean: torch.Tensor, prior_std: torch.Tensor,
+                                   config: GalFMConfig) -> RedshiftPosterior:
+    """Template likelihood x the encoder's Gaussian redshift (mixed with the flat share
+    ``scan_prior_outlier_fraction``), summarised by `grid_summary`: highest peak, sigma, pdf on the grid."""
+    settings = config.head_config
+    step = settings.photoz_log_step
+    grid = shift_redshifts(settings.photoz_shifts, step, scan.log_likelihood.device)
+    prior = gaussian_prior(grid, step, prior_mean, prior_std, settings.scan_prior_outlier_fraction)
+    redshift, sigma, pdf, peak = grid_summary(scan.log_likelihood + prior.log(), grid, step,
+                                              settings.photoz_sigma_floor_pixels)
+    return RedshiftPosterior(redshift=redshift, sigma=sigma, pdf=pdf, grid=grid, peak_probability=peak,
+                             is_qso=torch.zeros_like(scan.valid), qso_score=torch.zeros_like(redshift))
+
+
+__all__ = ["GalFMPhotometricRedshift", "PhotometricScan", "photometric_redshift_posterior"]
