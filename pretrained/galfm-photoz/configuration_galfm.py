@@ -115,6 +115,17 @@ class GalFMHeadConfig(PreTrainedConfig):
             scatter of broad-line velocity offsets from the systemic redshift (Shen et al. 2016).
         scan_qso_delta_chi2 (`float`): how much better (in reduced chi2 units) the QSO fit must be to class
             the spectrum a QSO.
+        photometric_redshift (`bool`): a property head predicting redshift also fits template SEDs to the
+            photometry at every redshift of a grid (`galfm.photometric_redshift_galfm`) and, for a galaxy without
+            a usable spectrum, reports that posterior; set up by
+            `galfm.training.photoz_templates.add_photometric_redshift`.
+        photoz_log_step (`float`), photoz_shifts (`int`): the grid z_s = 10^(s step) - 1, s < shifts (0.001 dex,
+            dz / (1 + z) = 0.0023, and 545 shifts: z <= 2.5).
+        photoz_templates (`int`): number of template SEDs; photoz_bands (`list[str]`): the bands tabulated.
+        photoz_softening_nmgy (`float`): the processor's asinh softening, to turn the tokens back into fluxes.
+        photoz_template_error (`float`): fractional flux error added in quadrature for template mismatch.
+        photoz_min_bands (`int`): fewer tabulated bands than this and the encoder's redshift stands.
+        photoz_sigma_floor_pixels (`float`): grid pixels added in quadrature to the peak's curvature sigma.
     """
 
     model_type = "galfm_head"
@@ -145,6 +156,15 @@ class GalFMHeadConfig(PreTrainedConfig):
     scan_sigma_floor_pixels: float = 0.5
     scan_qso_sigma_floor_pixels: float = 7.0
     scan_qso_delta_chi2: float = 25.0
+    photometric_redshift: bool = False
+    photoz_log_step: float = 1e-3
+    photoz_shifts: int = 545
+    photoz_templates: int = 0
+    photoz_bands: list[str] | None = None
+    photoz_softening_nmgy: float = 0.1
+    photoz_template_error: float = 0.05
+    photoz_min_bands: int = 3
+    photoz_sigma_floor_pixels: float = 0.5
 
     @property
     def scan_max_shift(self) -> int:

@@ -66,6 +66,20 @@ def test_the_shipped_head_is_within_0_01_on_the_secure_real_galaxies(data_dir):
         assert abs(spectrum["dz"]) < 0.003 and spectrum["within_2sigma"] and not spectrum["is_qso"], row
 
 
+@pytest.mark.parametrize("name", ["galfm-properties", "galfm-photoz"])
+def test_photometry_alone_is_within_0_05_for_the_bright_secure_real_galaxies(data_dir, name):
+    from galfm import GalFMProcessor, load_head
+
+    folder = SHIPPED_DIR / name
+    head, processor = load_head(str(folder)), GalFMProcessor.from_pretrained(folder)
+    galaxies = [g for g in read_real_galaxies([data_dir / "sdss", data_dir / "desi"])
+                if g.secure and g.r_mag is not None and g.r_mag < 20 and g.record.get("photometry") is not None]
+    assert len(galaxies) >= 2  # the two SDSS galaxies of plate 266 (fibre ugriz)
+    for row in measure(head, processor, galaxies):
+        photometry = row["photometry"]
+        assert photometry["source"] == "photometric fit" and abs(photometry["dz"]) < 0.05, row
+
+
 def test_broad_line_qsos_are_flagged_not_given_a_confident_galaxy_redshift(data_dir):
     from galfm import GalFMProcessor, load_head
 
