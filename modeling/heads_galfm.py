@@ -113,6 +113,10 @@ class GalFMHeadModel(GalFMPreTrainedModel):
             parameter.requires_grad_(False)
 
 
+REDSHIFT_SOURCES = ("encoder", "spectrum scan", "photometric fit")
+"""What `GalFMPropertyOutput.redshift_source` 0, 1 and 2 mean."""
+
+
 @dataclass
 class GalFMPropertyOutput(ModelOutput):
     """Args:
@@ -197,7 +201,7 @@ class GalFMForPropertyPrediction(GalFMHeadModel):
         output.encoder_redshift = torch.stack([output.mean[:, i], output.std[:, i]], -1).detach().clone()
         output.mean[:, i] = torch.where(use, posterior.redshift.to(dtype), output.mean[:, i])
         output.std[:, i] = torch.where(use, posterior.sigma.to(dtype), output.std[:, i])
-        output.redshift_source = use.long()
+        output.redshift_source = use.long() * REDSHIFT_SOURCES.index("spectrum scan")
         output.redshift_grid = posterior.grid.to(dtype)
         output.redshift_pdf = (posterior.pdf * use[:, None]).to(dtype)
         output.redshift_peak_probability = torch.where(use, posterior.peak_probability, 0.0).to(dtype)
@@ -223,7 +227,7 @@ class GalFMForPropertyPrediction(GalFMHeadModel):
         use = scan.valid & (source == 0)
         output.mean[:, i] = torch.where(use, posterior.redshift.to(dtype), output.mean[:, i])
         output.std[:, i] = torch.where(use, posterior.sigma.to(dtype), output.std[:, i])
-        output.redshift_source = torch.where(use, 2, source)
+        output.redshift_source = torch.where(use, REDSHIFT_SOURCES.index("photometric fit"), source)
         output.redshift_peak_probability = torch.where(use, posterior.peak_probability.to(dtype), peak)
         output.photometric_redshift_grid = posterior.grid.to(dtype)
         output.photometric_redshift_pdf = (posterior.pdf * use[:, None]).to(dtype)

@@ -24,7 +24,7 @@ from galfm.datasets_scripts.desi import read_coadd, redshift_file
 from galfm.datasets_scripts.eso_phase3 import read_phase3_spectrum
 from galfm.datasets_scripts.schema import redshift_is_flagged
 from galfm.datasets_scripts.sdss import read_spec
-from galfm.heads_galfm import GalFMForPropertyPrediction, load_head
+from galfm.heads_galfm import REDSHIFT_SOURCES, GalFMForPropertyPrediction, load_head
 from galfm.modalities import select_modalities
 from galfm.processing_galfm import GalFMProcessor
 
@@ -40,8 +40,6 @@ INPUT_MODES: dict[str, tuple[str, ...]] = {
 R_BANDS = ("decam_r", "sdss_r", "jpas_rSDSS", "bass_r")
 """r-like bands, in the order a galaxy's r magnitude is taken from (the first it has): totals first; galfm's SDSS
 ugriz are the spec files' fibre fluxes (CALIBFLUX), so an SDSS-only r is a fibre magnitude."""
-REDSHIFT_SOURCES = ("encoder", "spectrum scan", "photometric fit")
-"""What `GalFMPropertyOutput.redshift_source` 0, 1, 2 mean."""
 TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 """The real files bundled with a source checkout (SDSS, DESI, Legacy Surveys, ...)."""
 
