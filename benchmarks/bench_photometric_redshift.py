@@ -46,11 +46,16 @@ def simulate(folder: Path, n: int, variant: str) -> Path:
     return folder
 
 
+def read_rows(data: Path) -> list[dict]:
+    """Every galaxy of a survey folder, all splits (the head never saw these surveys)."""
+    return [r for split in ("train", "validation", "test") for r in load_records(data, split=split)]
+
+
 @torch.no_grad()
-def predict(head, processor, data: Path, prefixes: tuple[str, ...], batch_size: int = 64) -> dict[str, np.ndarray]:
+def predict(head, processor, rows: list[dict], prefixes: tuple[str, ...], batch_size: int = 64
+            ) -> dict[str, np.ndarray]:
     """Per galaxy with >= 3 bands of the set: truth, r magnitude and (z, sigma) of the three estimates."""
     photometry = get_modalities(["photometry"])[0]
-    rows = [r for split in ("train", "validation", "test") for r in load_records(data, split=split)]
     records, truth, r_mag = [], [], []
     for row in rows:
         selected = photometry.select(row["photometry"], band_prefixes=prefixes)
@@ -107,8 +112,9 @@ def main() -> None:
         v: simulate(work / v, args.n, v) for v in ("clean", "observed")}
     results = {}
     for name, data in surveys.items():
+        rows = read_rows(data)
         for bands, prefixes in BAND_SETS.items():
-            p = predict(head, processor, data, prefixes)
+            p = predict(head, processor, rows, prefixes)
             for cut, keep in (("r < 20", p["r_mag"] < 20), ("all", np.ones(len(p["truth"]), bool))):
                 results[(name, bands, cut)] = {
                     label: {**scores(p[key][keep], p[f"{key}_std"][keep], p["truth"][keep]),
