@@ -10,6 +10,10 @@ back on ``SPECTROFLUX`` only where the spectrum covers the filter (`spectrum_cov
 covers 3800-9200 A (SDSS; BOSS 3600-10400 A) while u spans 2980-4130 A and z 7700-11200 A, so ``SPECTROFLUX``
 u and z are partly extrapolations: on the bundled SDSS galaxies SPECTROFLUX u is 0.4-0.6 mag brighter than the
 imaging's u in the same fibre.
+
+Spectrum and photometry are corrected for Milky-Way extinction (`galfm.datasets_scripts.galactic_extinction`):
+E(B-V) from BOSS's ``EXTINCTION`` where the file has it, else from the SFD map at PLUG_RA/PLUG_DEC; the flags
+``mw_ebv=...`` and ``mw_ebv_source=...`` record which.
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ import numpy as np
 from galfm.filters_galfm import load_filter
 
 from .fits_files import open_fits
+from .galactic_extinction import (
+    BAND_COEFFICIENTS,
+    SFD_MAP_SOURCE,
+    band_transmission,
+    deredden_spectrum,
+    extinction_flags,
+    sfd_ebv,
+)
 from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 
@@ -58,9 +70,24 @@ def spectrum_covers_band(wavelength: np.ndarray, good: np.ndarray, band: str) ->
     return inside.size > 0 and inside.min() <= lo and inside.max() >= hi
 
 
-def _photometry(meta, columns: list[str], spectrum: dict) -> tuple[dict | None, str | None]:
+def galactic_ebv(meta, columns: list[str], header) -> tuple[float | None, str]:
+    """(SFD E(B-V), where it came from): BOSS's ``EXTINCTION`` (A_ugriz, Schlafly & Finkbeiner coefficients) as
+    A_r / 2.285, else the SFD map at PLUG_RA/PLUG_DEC (DR7-era and DR8+ SPECOBJ rows carry no extinction);
+    (None, "none") without coordinates."""
+    if meta is not None and "EXTINCTION" in columns:
+        a_r = float(np.asarray(meta["EXTINCTION"])[2])
+        if np.isfinite(a_r) and a_r > 0:
+            return a_r / BAND_COEFFICIENTS["sdss_r"], "sdss_extinction"
+    ra = meta["PLUG_RA"] if meta is not None and "PLUG_RA" in columns else header.get("PLUG_RA")
+    dec = meta["PLUG_DEC"] if meta is not None and "PLUG_DEC" in columns else header.get("PLUG_DEC")
+    if ra is None or dec is None:
+        return None, "none"
+    return float(sfd_ebv(float(ra), float(dec))), SFD_MAP_SOURCE
+
+
+def _photometry(meta, columns: list[str], spectrum: dict, ebv: float) -> tuple[dict | None, str | None]:
     """(ugriz fibre photometry, its source flag): per band the imaging's CALIBFLUX, else a SPECTROFLUX the
-    spectrum covers; None where no band has a flux with an ivar."""
+    spectrum covers, de-reddened at SFD's ``ebv``; None where no band has a flux with an ivar."""
     sources = [(name, f"{name}_IVAR") for name in ("CALIBFLUX", "SPECTROFLUX")
                if meta is not None and name in columns and f"{name}_IVAR" in columns]
     good = (spectrum["ivar"] > 0) & ~spectrum["mask"]
@@ -72,9 +99,10 @@ def _photometry(meta, columns: list[str], spectrum: dict) -> tuple[dict | None, 
                 continue
             if name == "SPECTROFLUX" and not spectrum_covers_band(spectrum["wavelength"], good, band):
                 continue
+            transmission = band_transmission(band, ebv)
             bands.append(band)
-            flux.append(value)
-            ivar.append(weight)
+            flux.append(value / transmission)
+            ivar.append(weight * transmission**2)
             used.append(f"{band[-1]}:{name}")
             break
     if not bands:
@@ -137,7 +165,13 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
         record["flags"].append(f"sdss_zwarning={int(meta['ZWARNING'])}")
     elif meta is not None and "Z_ERR" in columns:
         record["flags"].append(f"sdss_z_err={float(meta['Z_ERR']):.3g}")
-    record["photometry"], source = _photometry(meta, columns, spectrum)
+    ebv, ebv_source = galactic_ebv(meta, columns, header)
+    if ebv is None:
+        record["flags"].append("mw_ebv=unknown")  # no coordinates: the fluxes stay as observed, and say so
+    else:
+        record["spectrum"] = deredden_spectrum(spectrum, ebv)
+        record["flags"].extend(extinction_flags(ebv, ebv_source))
+    record["photometry"], source = _photometry(meta, columns, spectrum, ebv or 0.0)
     if source:
         record["flags"].append(source)
     if meta is not None and np.isfinite(meta["Z"]):

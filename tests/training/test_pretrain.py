@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,18 @@ def test_two_processes_train_in_sync(survey, tmp_path):
     assert first == second  # DDP kept the replicas identical
     history = (tmp_path / "loss_history.csv").read_text().splitlines()
     assert len(history) == 4 and history[0].startswith("step,loss,masked_loss")
+
+
+def test_a_run_is_bit_identical_in_a_fresh_process(survey, tmp_path):
+    """Same data, seed and thread count: a second process (other string-hash seed) gives the same weights."""
+    checksums = []
+    for run, hash_seed in (("first", "1"), ("second", "2")):
+        command = [sys.executable, "-m", "galfm.training.pretrain", "--data", str(survey), "--output-dir",
+                   str(tmp_path / run), "--max-steps", "4", "--batch-size", "8", "--warmup-steps", "2"]
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1"}
+        subprocess.run(command, check=True, capture_output=True, text=True, timeout=300, env=env)
+        checksums.append(json.loads((tmp_path / run / "pretrain_summary.json").read_text())["parameter_checksums"])
+    assert checksums[0] == checksums[1]
 
 
 def _launch_two(survey: Path, out: Path, *flags: str) -> None:
