@@ -6,8 +6,9 @@ Angstrom, shared by all fibres), ``*_FLUX`` (1e-17 erg/s/cm2/A), ``*_IVAR`` and 
 are read: healpix (``coadd-main-dark-10032.fits``) and tile (``coadd-4-80613-thru20210324.fits``); the redshift
 file beside a coadd is found by its name.
 
-Photometry is corrected for Milky-Way extinction as the Legacy Surveys DR9 catalogues do:
-T = 10^(-0.4 R E(B-V)) with R = 3.214 (g), 2.165 (r), 1.211 (z), 0.184 (W1), 0.113 (W2).
+Photometry and spectrum are corrected for Milky-Way extinction at the fibre's ``EBV`` (SFD; the map at
+TARGET_RA/DEC where the column is absent), the photometry with the Legacy Surveys DR9 coefficients, the spectrum
+with their curve (`galfm.datasets_scripts.galactic_extinction`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from .fits_files import open_fits
+from .galactic_extinction import SFD_MAP_SOURCE, band_transmission, deredden_spectrum, extinction_flags, sfd_ebv
 from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 
 ARMS = ("B", "R", "Z")
 FLUX_KEYS = ("G", "R", "Z", "W1", "W2")
-MW_EXTINCTION_COEFFICIENTS = {"G": 3.214, "R": 2.165, "Z": 1.211, "W1": 0.184, "W2": 0.113}
 
 
 def photometry_bands(photsys: str) -> list[str]:
@@ -97,8 +98,13 @@ def read_coadd(path: str | os.PathLike, redrock: str | os.PathLike | None = None
             }
             for a in ARMS
         ]
-        ebv = float(fibre["EBV"]) if "EBV" in fibermap.columns.names else 0.0
-        transmission = np.array([10 ** (-0.4 * MW_EXTINCTION_COEFFICIENTS[k] * ebv) for k in FLUX_KEYS])
+        if "EBV" in fibermap.columns.names:
+            ebv, ebv_source = float(fibre["EBV"]), "desi_ebv"
+        else:
+            ebv, ebv_source = float(sfd_ebv(fibre["TARGET_RA"], fibre["TARGET_DEC"])), SFD_MAP_SOURCE
+        spectra = [deredden_spectrum(arm, ebv) for arm in spectra]
+        bands = photometry_bands(str(fibre["PHOTSYS"]))
+        transmission = np.array([band_transmission(band, ebv) for band in bands])
         flux = np.asarray([fibre[f"FLUX_{k}"] for k in FLUX_KEYS], dtype=float) / transmission
         flux_ivar = np.asarray([fibre[f"FLUX_IVAR_{k}"] for k in FLUX_KEYS], dtype=float) * transmission**2
         keep = flux_ivar > 0
@@ -106,10 +112,10 @@ def read_coadd(path: str | os.PathLike, redrock: str | os.PathLike | None = None
             "object_id": f"desi-{target}", "survey": "desi",
             "ra": float(fibre["TARGET_RA"]), "dec": float(fibre["TARGET_DEC"]),
             "spectrum": merge_arms(spectra) if merge else spectra,
-            "photometry": {"band": [b for b, k in zip(photometry_bands(str(fibre["PHOTSYS"])), keep) if k],
+            "photometry": {"band": [b for b, k in zip(bands, keep) if k],
                            "flux": flux[keep].astype(np.float32), "flux_ivar": flux_ivar[keep].astype(np.float32)}
             if keep.any() else None,
-            "image": None, "properties": None, "flags": [],
+            "image": None, "properties": None, "flags": extinction_flags(ebv, ebv_source),
         }
         if target in redshifts:
             z, zwarn, spectype = redshifts[target]

@@ -19,6 +19,7 @@ import numpy as np
 from ppxf.ppxf_util import air_to_vac
 
 from .fits_files import open_fits
+from .galactic_extinction import SFD_MAP_SOURCE, deredden_spectrum, extinction_flags, sfd_ebv
 from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import SPECTRUM_UNIT
@@ -54,14 +55,17 @@ def read_phase3_spectrum(path: str | os.PathLike) -> dict[str, Any]:
     good = np.isfinite(flux) & np.isfinite(error) & (error > 0) & (quality == 0)
     ivar = np.where(good, 1.0 / np.where(good, error, 1.0) ** 2, 0.0)
     name = str(primary.get("OBJECT", header.get("OBJECT", Path(path).stem))).strip()
-    return {
-        "object_id": f"eso-{name}", "survey": "eso_phase3",
-        "ra": float(primary["RA"]) if "RA" in primary else None,
-        "dec": float(primary["DEC"]) if "DEC" in primary else None,
-        "spectrum": {"wavelength": wavelength, "flux": np.where(good, flux, 0.0).astype(np.float32),
-                     "ivar": ivar.astype(np.float32), "mask": ~good, "lsf_sigma": None},
-        "photometry": None, "image": None, "properties": None, "flags": [],
-    }
+    ra = float(primary["RA"]) if "RA" in primary else None
+    dec = float(primary["DEC"]) if "DEC" in primary else None
+    spectrum = {"wavelength": wavelength, "flux": np.where(good, flux, 0.0).astype(np.float32),
+                "ivar": ivar.astype(np.float32), "mask": ~good, "lsf_sigma": None}
+    if ra is None or dec is None:
+        flags = ["mw_ebv=unknown"]  # no position: the flux stays as observed, and the record says so
+    else:
+        ebv = float(sfd_ebv(ra, dec))
+        spectrum, flags = deredden_spectrum(spectrum, ebv), extinction_flags(ebv, SFD_MAP_SOURCE)
+    return {"object_id": f"eso-{name}", "survey": "eso_phase3", "ra": ra, "dec": dec, "spectrum": spectrum,
+            "photometry": None, "image": None, "properties": None, "flags": flags}
 
 
 def _read(path: Path) -> list[dict[str, Any]]:

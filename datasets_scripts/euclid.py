@@ -19,6 +19,7 @@ import astropy.units as u
 import numpy as np
 
 from .fits_files import open_fits
+from .galactic_extinction import catalogue_ebv, deredden_photometry, extinction_flags
 from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import SPECTRUM_UNIT, column, flux_to_nanomaggies, photometry_struct
@@ -49,7 +50,8 @@ def read_sir_spectra(path: str | os.PathLike) -> list[dict[str, Any]]:
                              "flux": flux.astype(np.float32),
                              "ivar": np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, var)).astype(np.float32),
                              "mask": bad, "lsf_sigma": None},
-                "photometry": None, "image": None, "properties": None, "flags": ["euclid_grism=RGS"],
+                # the SIR file gives no position: Galactic extinction is not corrected, and the record says so
+                "photometry": None, "image": None, "properties": None, "flags": ["euclid_grism=RGS", "mw_ebv=unknown"],
             })
     return records
 
@@ -67,15 +69,18 @@ def read_mer_catalog(path: str | os.PathLike) -> list[dict[str, Any]]:
         fluxes = {b: flux_to_nanomaggies(column(table, f"FLUX_{c}"), column(table, f"FLUXERR_{c}"), u.uJy)
                   for b, c in MER_FLUXES.items()}
         flag_columns = [c for c in ("SPURIOUS_FLAG", "DET_QUALITY_FLAG") if c in names]
+        ebv, ebv_source = catalogue_ebv(table, column(table, "RIGHT_ASCENSION"), column(table, "DECLINATION"))
         records = []
         for i, (oid, ra, dec) in enumerate(zip(column(table, "OBJECT_ID"), column(table, "RIGHT_ASCENSION"),
                                                column(table, "DECLINATION"))):
             flags = [f"euclid_{c.lower()}={int(column(table, c)[i])}" for c in flag_columns if column(table, c)[i]]
+            flags += extinction_flags(ebv[i], ebv_source)
             records.append({
                 "object_id": f"euclid-{int(oid)}", "survey": "euclid", "ra": float(ra), "dec": float(dec),
                 "spectrum": None, "image": None, "properties": None, "flags": flags,
-                "photometry": photometry_struct(list(fluxes), np.array([fluxes[b][0][i] for b in fluxes]),
-                                                np.array([fluxes[b][1][i] for b in fluxes])),
+                "photometry": deredden_photometry(photometry_struct(
+                    list(fluxes), np.array([fluxes[b][0][i] for b in fluxes]),
+                    np.array([fluxes[b][1][i] for b in fluxes])), ebv[i]),
             })
     return records
 

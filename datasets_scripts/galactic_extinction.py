@@ -13,6 +13,8 @@ tile), 0.0026 (a BOSS plate) and 0.009 (a Legacy brick at E(B-V) = 0.07).
 Catalogue photometry uses the band coefficients A_b / E(B-V)_SFD of Schlafly & Finkbeiner (2011, Table 6,
 R_V = 3.1), which the SDSS and Legacy Surveys catalogues use; spectra the curve those coefficients come from,
 Fitzpatrick (1999) R_V = 3.1 (``dust_extinction``) with SFD's E(B-V) scaled by 0.86 (Schlafly & Finkbeiner 2011).
+A band without a published coefficient (J-PAS, GALEX, Euclid) gets that curve through its filter for a 7000 K
+source, as Schlafly & Finkbeiner computed theirs (it gives their SDSS and DECam values to within 3%).
 """
 
 from __future__ import annotations
@@ -51,11 +53,40 @@ def sfd_ebv(ra_deg: float | np.ndarray, dec_deg: float | np.ndarray) -> np.ndarr
     return np.asarray(DustMap.ebv(SkyCoord(ra * u.deg, dec * u.deg, frame="icrs"), dustmap="SFD"), dtype=float)
 
 
+REFERENCE_EBV = 0.1
+"""E(B-V)_SFD at which a computed coefficient is evaluated (it changes < 1% below 0.3)."""
+
+
+def band_coefficient(band: str) -> float:
+    """A_b / E(B-V)_SFD: the published value (`BAND_COEFFICIENTS`), else `curve_coefficient`."""
+    return BAND_COEFFICIENTS[band] if band in BAND_COEFFICIENTS else curve_coefficient(band)
+
+
+@cache
+def curve_coefficient(band: str) -> float:
+    """A_b / E(B-V)_SFD of the spectrum's curve through the band's filter (`galfm.filters_galfm.load_filter`)
+    for a 7000 K blackbody."""
+    from galfm.filters_galfm import load_filter
+
+    curve = load_filter(band)
+    wave, response = np.asarray(curve.wavelength, dtype=float), np.asarray(curve.response, dtype=float)
+    weight = response * wave / (wave**5 * np.expm1(1.4388e8 / (wave * 7000.0)))  # photons of a 7000 K f_lambda
+    attenuated = np.trapezoid(weight * spectrum_transmission(wave, REFERENCE_EBV), wave)
+    return float(-2.5 * np.log10(attenuated / np.trapezoid(weight, wave)) / REFERENCE_EBV)
+
+
 def band_transmission(band: str, ebv_sfd: float) -> float:
     """The Milky Way's transmission in a catalogue band at SFD's E(B-V)."""
-    if band not in BAND_COEFFICIENTS:
-        raise KeyError(f"no Galactic extinction coefficient for band {band!r}; known: {sorted(BAND_COEFFICIENTS)}")
-    return float(10 ** (-0.4 * BAND_COEFFICIENTS[band] * ebv_sfd))
+    return float(10 ** (-0.4 * band_coefficient(band) * ebv_sfd))
+
+
+def deredden_photometry(photometry: dict | None, ebv_sfd: float) -> dict | None:
+    """A photometry record's fluxes divided by each band's Galactic transmission (ivar times the square)."""
+    if photometry is None:
+        return None
+    transmission = np.array([band_transmission(band, ebv_sfd) for band in photometry["band"]])
+    return {**photometry, "flux": (np.asarray(photometry["flux"], dtype=float) / transmission).astype(np.float32),
+            "flux_ivar": (np.asarray(photometry["flux_ivar"], dtype=float) * transmission**2).astype(np.float32)}
 
 
 @cache
@@ -85,3 +116,19 @@ def deredden_spectrum(spectrum: dict, ebv_sfd: float) -> dict:
 def extinction_flags(ebv_sfd: float, source: str) -> list[str]:
     """The flags that say how a record was de-reddened: ``mw_ebv=E(B-V)_SFD`` and where it came from."""
     return [f"mw_ebv={ebv_sfd:.4f}", f"mw_ebv_source={source}"]
+
+
+EBV_COLUMNS = ("ebv", "e_bv", "ebv_sfd")
+"""Catalogue columns that hold SFD's E(B-V) (DESI's fibermap, GUVcat, many value-added catalogues)."""
+
+
+def catalogue_ebv(table, ra_deg: np.ndarray, dec_deg: np.ndarray) -> tuple[np.ndarray, str]:
+    """(SFD E(B-V) per row, its source): the catalogue's own column where it has one (`EBV_COLUMNS`, any case),
+    else the map at the rows' positions."""
+    names = {n.lower(): n for n in getattr(getattr(table, "columns", None), "names", [])}
+    for name in EBV_COLUMNS:
+        if name in names:
+            ebv = np.asarray(table[names[name]], dtype=float)
+            if np.all(np.isfinite(ebv)):
+                return ebv, f"catalogue_{name}"
+    return sfd_ebv(ra_deg, dec_deg), SFD_MAP_SOURCE

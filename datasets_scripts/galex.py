@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .fits_files import open_fits
+from .galactic_extinction import catalogue_ebv, deredden_photometry, extinction_flags
 from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import ab_mag_to_nanomaggies, column, photometry_struct
@@ -32,14 +33,17 @@ def read_catalog(path: str | os.PathLike) -> list[dict[str, Any]]:
         nuv = ab_mag_to_nanomaggies(column(table, "nuv_mag"), column(table, "nuv_magerr"))
         artifacts = {b: np.asarray(column(table, f"{b}_artifact")) if f"{b}_artifact" in names else None
                      for b in ("fuv", "nuv")}
+        ebv, ebv_source = catalogue_ebv(table, column(table, "ra"), column(table, "dec"))
         records = []
         for i, (objid, ra, dec) in enumerate(zip(column(table, "objid"), column(table, "ra"), column(table, "dec"))):
             flags = [f"galex_{b}_artifact={int(a[i])}" for b, a in artifacts.items() if a is not None and a[i]]
+            flags += extinction_flags(ebv[i], ebv_source)
             records.append({
                 "object_id": f"galex-{int(objid)}", "survey": "galex", "ra": float(ra), "dec": float(dec),
                 "spectrum": None, "image": None, "properties": None, "flags": flags,
-                "photometry": photometry_struct(["galex_fuv", "galex_nuv"], np.array([fuv[0][i], nuv[0][i]]),
-                                                np.array([fuv[1][i], nuv[1][i]])),
+                "photometry": deredden_photometry(photometry_struct(
+                    ["galex_fuv", "galex_nuv"], np.array([fuv[0][i], nuv[0][i]]), np.array([fuv[1][i], nuv[1][i]])),
+                    ebv[i]),
             })
     return records
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .fits_files import open_fits
+from .galactic_extinction import catalogue_ebv, deredden_photometry, extinction_flags
 from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import ab_mag_to_nanomaggies, column, photometry_struct
@@ -46,6 +47,7 @@ def read_catalog(path: str | os.PathLike, filters: tuple[str, ...] = MINIJPAS_FI
         flux, ivar = ab_mag_to_nanomaggies(mag, err)
         flag_values = np.atleast_2d(np.asarray(column(table, "FLAGS"))) if "FLAGS" in names else None
         tiles = np.asarray(column(table, "TILE_ID")) if "TILE_ID" in names else None
+        ebv, ebv_source = catalogue_ebv(table, column(table, "ALPHA_J2000"), column(table, "DELTA_J2000"))
         records = []
         for i, (number, ra, dec) in enumerate(zip(column(table, "NUMBER"), column(table, "ALPHA_J2000"),
                                                   column(table, "DELTA_J2000"))):
@@ -53,8 +55,9 @@ def read_catalog(path: str | os.PathLike, filters: tuple[str, ...] = MINIJPAS_FI
             flags = sorted({f"{survey}_flags={int(f)}" for f in flag_values[i] if f}) if flag_values is not None else []
             records.append({
                 "object_id": f"{survey}-{tile}{int(number)}", "survey": survey, "ra": float(ra), "dec": float(dec),
-                "spectrum": None, "image": None, "properties": None, "flags": flags,
-                "photometry": photometry_struct(filters, flux[i], ivar[i]),
+                "spectrum": None, "image": None, "properties": None,
+                "flags": flags + extinction_flags(ebv[i], ebv_source),
+                "photometry": deredden_photometry(photometry_struct(filters, flux[i], ivar[i]), ebv[i]),
             })
     return records
 

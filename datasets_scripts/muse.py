@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from .fits_files import open_fits
+from .galactic_extinction import SFD_MAP_SOURCE, extinction_flags, sfd_ebv, spectrum_transmission
 from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
 from .units import SPECTRUM_UNIT, air_to_vacuum
@@ -50,6 +51,8 @@ class Cube:
     good: np.ndarray
     wcs: WCS
     header: Any
+    extinction_flags: list[str] = field(default_factory=list)
+    """How the cube was de-reddened (`galfm.datasets_scripts.galactic_extinction`); every record carries them."""
 
     @property
     def pixel_arcsec(self) -> float:
@@ -78,8 +81,14 @@ def load_cube(path: str | os.PathLike) -> Cube:
     if data.ndim != 3 or data.shape != stat.shape:
         raise ValueError(f"{path}: DATA {data.shape} and STAT {stat.shape} must be matching 3-D cubes")
     good = np.isfinite(data) & np.isfinite(stat) & (stat > 0)
-    return Cube(cube_wavelength(header), np.where(good, data, 0.0) * scale, np.where(good, stat, 0.0) * scale**2,
-                good, WCS(header).celestial, header)
+    wcs, wavelength = WCS(header).celestial, cube_wavelength(header)
+    # Galactic extinction at the cube's centre (a MUSE field spans 1': one E(B-V), against SFD's 6' beam)
+    ny, nx = data.shape[1:]
+    centre = wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+    ebv = float(sfd_ebv(centre.ra.deg, centre.dec.deg))
+    boost = (1.0 / spectrum_transmission(wavelength, ebv))[:, None, None]
+    return Cube(wavelength, np.where(good, data, 0.0) * scale * boost, np.where(good, stat, 0.0) * (scale * boost)**2,
+                good, wcs, header, extinction_flags(ebv, SFD_MAP_SOURCE))
 
 
 def region_record(cube: Cube, select: np.ndarray, object_id: str, flags: list[str],
@@ -97,7 +106,7 @@ def region_record(cube: Cube, select: np.ndarray, object_id: str, flags: list[st
             "spectrum": {"wavelength": cube.wavelength, "flux": np.where(bad, 0.0, f).astype(np.float32),
                          "ivar": np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, v)).astype(np.float32),
                          "mask": bad, "lsf_sigma": None},
-            "photometry": None, "image": None, "properties": None, "flags": flags}
+            "photometry": None, "image": None, "properties": None, "flags": [*flags, *cube.extinction_flags]}
 
 
 def read_cube(path: str | os.PathLike, positions: list[tuple[float, float]] | None = None,

@@ -181,7 +181,9 @@ class RedshiftPosterior:
 
 def _peak(log_post: torch.Tensor, floor_pixels: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(position, sigma) in pixels of the highest peak: a parabola through its three pixels, sigma from its
-    curvature with ``floor_pixels`` added in quadrature (the grid step and template mismatch)."""
+    curvature with ``floor_pixels`` added in quadrature (the grid step and template mismatch). A maximum on the
+    grid's first or last pixel is no peak (the posterior still rises past the edge): it stays where it is and
+    sigma is the posterior's spread about it."""
     s = log_post.shape[-1]
     best = log_post.argmax(-1)
     centre = best.clamp(1, s - 2)
@@ -189,8 +191,11 @@ def _peak(log_post: torch.Tensor, floor_pixels: float) -> tuple[torch.Tensor, to
     left, mid, right = log_post[rows, centre - 1], log_post[rows, centre], log_post[rows, centre + 1]
     curvature = (left - 2 * mid + right).clamp_max(-1e-12)
     offset = (0.5 * (left - right) / curvature).clamp(-1.0, 1.0)
-    position = centre.double() + torch.where(best == centre, offset, torch.zeros_like(offset))
-    sigma = torch.sqrt(1.0 / -curvature + floor_pixels**2)
+    inside = best == centre
+    position = torch.where(inside, centre.double() + offset, best.double())
+    pixels = torch.arange(s, device=log_post.device, dtype=torch.float64)
+    spread = (torch.softmax(log_post.double(), -1) * (pixels[None] - position[:, None]) ** 2).sum(-1)
+    sigma = torch.sqrt(torch.where(inside, 1.0 / -curvature.double(), spread) + floor_pixels**2)
     return position, sigma
 
 

@@ -9,7 +9,8 @@ import pytest
 from astropy.io import fits
 
 from galfm.datasets_scripts import load_survey
-from galfm.datasets_scripts.desi import MW_EXTINCTION_COEFFICIENTS, read_coadd
+from galfm.datasets_scripts.desi import read_coadd
+from galfm.datasets_scripts.galactic_extinction import spectrum_transmission
 
 TILE = "coadd-4-80613-thru20210324.fits"
 
@@ -31,14 +32,23 @@ def test_arms_merge_onto_one_continuous_grid(data_dir):
     assert spec["flux"][0] == pytest.approx(blue["flux"][0] if not blue["mask"][0] else 0.0)
 
 
-def test_photometry_is_corrected_for_milky_way_extinction(data_dir):
+def test_photometry_and_spectrum_are_corrected_for_milky_way_extinction(data_dir):
     (record,) = read_coadd(data_dir / "desi" / TILE)
     with fits.open(data_dir / "desi" / TILE) as hdus:
         row = hdus["FIBERMAP"].data[0]
-    for band, key in zip(record["photometry"]["band"], ("G", "R", "Z", "W1", "W2")):
-        transmission = 10 ** (-0.4 * MW_EXTINCTION_COEFFICIENTS[key] * row["EBV"])
+        blue_flux = np.asarray(hdus["B_FLUX"].data[0], dtype=float)
+        blue_wave = np.asarray(hdus["B_WAVELENGTH"].data, dtype=float)
+    # the Legacy Surveys DR9 coefficients (Schlafly & Finkbeiner 2011 for DECam): g 3.214 ... W2 0.113
+    for key, coefficient in zip(("G", "R", "Z", "W1", "W2"), (3.214, 2.165, 1.211, 0.184, 0.113)):
+        band = record["photometry"]["band"][("G", "R", "Z", "W1", "W2").index(key)]
         assert record["photometry"]["flux"][record["photometry"]["band"].index(band)] == pytest.approx(
-            row[f"FLUX_{key}"] / transmission, rel=1e-6)
+            row[f"FLUX_{key}"] * 10 ** (0.4 * coefficient * row["EBV"]), rel=1e-6)
+    assert f"mw_ebv={row['EBV']:.4f}" in record["flags"] and "mw_ebv_source=desi_ebv" in record["flags"]
+    # the spectrum divided by the curve those coefficients come from (E(B-V) = 0.051: 17% at 3600 A)
+    i = 10  # a blue pixel outside the B/R overlap
+    boost = record["spectrum"]["flux"][i] / blue_flux[i]
+    assert boost == pytest.approx(1 / spectrum_transmission(blue_wave[i:i + 1], float(row["EBV"]))[0], rel=1e-5)
+    assert 1.15 < boost < 1.25
 
 
 def test_healpix_layout_finds_its_redrock_file(tmp_path, data_dir):

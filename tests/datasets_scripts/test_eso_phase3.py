@@ -7,6 +7,7 @@ import pytest
 from astropy.io import fits
 
 from galfm.datasets_scripts.eso_phase3 import read_phase3_spectrum
+from galfm.datasets_scripts.galactic_extinction import sfd_ebv, spectrum_transmission
 from galfm.datasets_scripts.surveys import survey_reader
 from galfm.training.real_sky import ppxf_spectra_dir
 
@@ -24,7 +25,11 @@ def test_legac_spectrum_in_record_units_and_vacuum_wavelengths():
     assert np.all((ratio > 1.00026) & (ratio < 1.00030))
     good = spectrum["ivar"] > 0
     assert good.sum() > 3000 and not np.any(good & (quality != 0))
-    np.testing.assert_allclose(spectrum["flux"][good], flux_1e19[good] / 100.0, rtol=1e-5)  # 1e-19 -> 1e-17
+    # 1e-19 -> 1e-17, de-reddened at COSMOS's SFD E(B-V) = 0.020 (3-4% across LEGA-C's 6300-8800 A)
+    ebv = float(sfd_ebv(record["ra"], record["dec"]))
+    assert 0.01 < ebv < 0.03 and f"mw_ebv={ebv:.4f}" in record["flags"]
+    transmission = spectrum_transmission(spectrum["wavelength"][good], ebv)
+    np.testing.assert_allclose(spectrum["flux"][good] * transmission, flux_1e19[good] / 100.0, rtol=1e-5)
     assert record["object_id"] == "eso-M19_56670" and record["properties"] is None
 
 

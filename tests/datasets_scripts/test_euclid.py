@@ -10,6 +10,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from galfm.datasets_scripts.euclid import read_mer_catalog, read_sir_spectra
+from galfm.datasets_scripts.galactic_extinction import SFD_MAP_SOURCE, band_transmission, sfd_ebv
 
 SIR = "euclid_sir_SPECTRA_RGS_COMBINED.fits"
 
@@ -40,6 +41,8 @@ def test_mer_catalogue_microjansky_to_nanomaggies(tmp_path):
     (record,) = read_mer_catalog(path)
     phot = record["photometry"]
     assert phot["band"] == ["euclid_vis", "euclid_y", "euclid_h"]  # J is NaN: left out
-    assert phot["flux"][0] == pytest.approx(1.0, rel=1e-6)  # 3.631 uJy = 1 nanomaggy
-    assert phot["flux_ivar"][0] == pytest.approx(1e4, rel=1e-5)
-    assert record["flags"] == ["euclid_det_quality_flag=4"]
+    # 3.631 uJy = 1 nanomaggy, de-reddened at the map's E(B-V) (no EBV column)
+    ebv = float(sfd_ebv(60.2, -48.9))
+    assert phot["flux"][0] == pytest.approx(1.0 / band_transmission("euclid_vis", ebv), rel=1e-6)
+    assert phot["flux_ivar"][0] == pytest.approx(1e4 * band_transmission("euclid_vis", ebv) ** 2, rel=1e-5)
+    assert record["flags"] == ["euclid_det_quality_flag=4", f"mw_ebv={ebv:.4f}", f"mw_ebv_source={SFD_MAP_SOURCE}"]

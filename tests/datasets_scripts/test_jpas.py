@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
+from galfm.datasets_scripts.galactic_extinction import SFD_MAP_SOURCE, band_transmission, sfd_ebv
 from galfm.datasets_scripts.jpas import JPLUS_FILTERS, MINIJPAS_FILTERS, read_catalog
 from galfm.filters_galfm import available_bands
 
@@ -28,9 +29,12 @@ def test_minijpas_60_filters(tmp_path, processor):
     records = read_catalog(_catalog(tmp_path / "minijpas_dual.fits", 60))
     assert len(MINIJPAS_FILTERS) == 60 and set(MINIJPAS_FILTERS) <= set(available_bands())
     assert records[0]["object_id"] == "jpas-2241-17" and len(records[0]["photometry"]["band"]) == 60
-    assert records[0]["photometry"]["flux"][0] == pytest.approx(10 ** (-0.4 * (21.0 - 22.5)), rel=1e-6)
+    # AB 21.0 -> nanomaggies, de-reddened at the map's E(B-V) (miniJPAS is in the EGS, E(B-V) ~ 0.01)
+    ebv = float(sfd_ebv(214.1, 52.5))
+    assert records[0]["photometry"]["flux"][0] == pytest.approx(
+        10 ** (-0.4 * (21.0 - 22.5)) / band_transmission(MINIJPAS_FILTERS[0], ebv), rel=1e-6)
     assert MINIJPAS_FILTERS[5] not in records[1]["photometry"]["band"]  # the 99 is dropped
-    assert records[0]["flags"] == ["jpas_flags=2"]
+    assert records[0]["flags"] == ["jpas_flags=2", f"mw_ebv={ebv:.4f}", f"mw_ebv_source={SFD_MAP_SOURCE}"]
     processor(records)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from galfm.datasets_scripts.galactic_extinction import SFD_MAP_SOURCE, sfd_ebv, spectrum_transmission
 from galfm.datasets_scripts.muse import read_cube
 from galfm.datasets_scripts.units import air_to_vacuum
 
@@ -27,11 +28,15 @@ def test_aperture_is_the_sum_of_its_spaxels_in_record_units(data_dir, processor)
     ny, nx = data.shape[1:]
     yy, xx = np.mgrid[:ny, :nx]
     inside = np.hypot(xx - (nx - 1) / 2, yy - (ny - 1) / 2) * 0.2 <= 0.25
-    expected = data[:, inside].sum(axis=1) * 1e-3
+    # 1e-20 -> 1e-17, de-reddened at the cube centre's SFD E(B-V) (galactic_extinction)
+    ebv = float(sfd_ebv(record["ra"], record["dec"]))  # the aperture sits at the cube's centre
+    boost = 1 / spectrum_transmission(record["spectrum"]["wavelength"], ebv)
+    assert boost[0] > boost[-1] > 1 and f"mw_ebv_source={SFD_MAP_SOURCE}" in record["flags"]
+    expected = data[:, inside].sum(axis=1) * 1e-3 * boost
     good = ~record["spectrum"]["mask"]
     np.testing.assert_allclose(record["spectrum"]["flux"][good], expected[good], rtol=1e-4, atol=1e-7)
-    np.testing.assert_allclose(record["spectrum"]["ivar"][good], 1 / (stat[:, inside].sum(axis=1)[good] * 1e-6),
-                               rtol=1e-4)
+    np.testing.assert_allclose(record["spectrum"]["ivar"][good],
+                               1 / (stat[:, inside].sum(axis=1)[good] * 1e-6 * boost[good] ** 2), rtol=1e-4)
     processor(record)
 
 

@@ -6,8 +6,18 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from galfm.datasets_scripts.galactic_extinction import band_transmission, spectrum_transmission
 from galfm.datasets_scripts.schema import redshift_is_flagged, trusted_properties
-from galfm.datasets_scripts.sdss import read_spec, spectrum_covers_band
+from galfm.datasets_scripts.sdss import SDSS_BANDS, galactic_ebv, read_spec, spectrum_covers_band
+
+
+def _ebv(hdus) -> float:
+    """The SFD E(B-V) the reader de-reddened with (see test_galactic_extinction for where it comes from)."""
+    return galactic_ebv(hdus[2].data[0], hdus[2].columns.names, hdus[0].header)[0]
+
+
+def _extinction(hdus) -> np.ndarray:
+    return np.array([band_transmission(band, _ebv(hdus)) for band in SDSS_BANDS])
 
 FILES = ["spec-0266-51602-0013.fits", "spec-0266-51602-0107.fits", "spec-0269-51581-0003.fits",
          "spec-0332-52367-0639.fits", "spec-7338-57859-0739.fits"]
@@ -22,9 +32,10 @@ def test_every_sdss_file_matches_its_tables(data_dir, name, processor):
         meta = hdus[2].data[0]
         zwarning, z, cls = int(meta["ZWARNING"]), float(meta["Z"]), str(meta["CLASS"]).strip()
         assert hdus[2].name in ("SPECOBJ", "SPALL")
-        assert record["spectrum"]["flux"][0] == pytest.approx(float(coadd["flux"][0]))
         np.testing.assert_allclose(record["spectrum"]["wavelength"], 10 ** coadd["loglam"].astype(float), rtol=1e-6)
-        np.testing.assert_array_equal(record["spectrum"]["ivar"], coadd["ivar"])
+        transmission = spectrum_transmission(record["spectrum"]["wavelength"], _ebv(hdus))  # de-reddened
+        np.testing.assert_allclose(record["spectrum"]["flux"] * transmission, coadd["flux"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(record["spectrum"]["ivar"] / transmission**2, coadd["ivar"], rtol=1e-5)
     assert f"sdss_class={cls}" in record["flags"]
     if zwarning == 0:
         assert record["properties"]["redshift"] == pytest.approx(z)
@@ -48,8 +59,10 @@ def test_ugriz_are_the_imaging_fibre_fluxes_not_the_spectrum_extrapolated_into_u
     record = read_spec(path)
     with fits.open(path) as hdus:
         meta = hdus[2].data[0]
-        np.testing.assert_allclose(record["photometry"]["flux"], meta["CALIBFLUX"], rtol=1e-6)
-        np.testing.assert_allclose(record["photometry"]["flux_ivar"], meta["CALIBFLUX_IVAR"], rtol=1e-6)
+        extinction = _extinction(hdus)  # the fluxes are de-reddened
+        np.testing.assert_allclose(record["photometry"]["flux"] * extinction, meta["CALIBFLUX"], rtol=1e-6)
+        np.testing.assert_allclose(record["photometry"]["flux_ivar"] / extinction**2, meta["CALIBFLUX_IVAR"],
+                                   rtol=1e-5)
         assert -2.5 * np.log10(meta["SPECTROFLUX"][0] / meta["CALIBFLUX"][0]) < -0.5
     assert record["photometry"]["band"] == [f"sdss_{b}" for b in "ugriz"]
     assert "sdss_ugriz=u:CALIBFLUX,g:CALIBFLUX,r:CALIBFLUX,i:CALIBFLUX,z:CALIBFLUX" in record["flags"]
@@ -59,12 +72,12 @@ def test_without_calibflux_only_the_bands_the_spectrum_covers_come_from_spectrof
     path = tmp_path / "spec.fits"
     with fits.open(data_dir / "sdss" / "spec-0266-51602-0013.fits") as hdus:
         hdus[2].data["CALIBFLUX_IVAR"][0] = 0.0  # no imaging flux: the pipeline's "missing"
-        spectroflux = np.array(hdus[2].data["SPECTROFLUX"][0])
+        spectroflux = np.array(hdus[2].data["SPECTROFLUX"][0]) / _extinction(hdus)
         hdus.writeto(path)
     record = read_spec(path)
     # u (2980-4130 A) and z (7700-11200 A) reach past the spectrum's 3800-9200 A: extrapolations, left out
     assert record["photometry"]["band"] == ["sdss_g", "sdss_r", "sdss_i"]
-    np.testing.assert_allclose(record["photometry"]["flux"], spectroflux[1:4], rtol=1e-6)
+    np.testing.assert_allclose(record["photometry"]["flux"], spectroflux[1:4], rtol=1e-5)
     assert "sdss_ugriz=g:SPECTROFLUX,r:SPECTROFLUX,i:SPECTROFLUX" in record["flags"]
     wavelength = record["spectrum"]["wavelength"]
     good = record["spectrum"]["ivar"] > 0
