@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from .fits_files import open_fits
-from .galactic_extinction import SFD_MAP_SOURCE, band_transmission, deredden_spectrum, extinction_flags, sfd_ebv
+from .galactic_extinction import SFD_MAP_SOURCE, deredden_photometry, deredden_spectrum, extinction_flags, sfd_ebv
 from .survey_files import SurveyFilesBuilder
 from .survey_reader import SurveyReader
+from .units import photometry_struct
 
 ARMS = ("B", "R", "Z")
 FLUX_KEYS = ("G", "R", "Z", "W1", "W2")
@@ -103,18 +104,14 @@ def read_coadd(path: str | os.PathLike, redrock: str | os.PathLike | None = None
         else:
             ebv, ebv_source = float(sfd_ebv(fibre["TARGET_RA"], fibre["TARGET_DEC"])), SFD_MAP_SOURCE
         spectra = [deredden_spectrum(arm, ebv) for arm in spectra]
-        bands = photometry_bands(str(fibre["PHOTSYS"]))
-        transmission = np.array([band_transmission(band, ebv) for band in bands])
-        flux = np.asarray([fibre[f"FLUX_{k}"] for k in FLUX_KEYS], dtype=float) / transmission
-        flux_ivar = np.asarray([fibre[f"FLUX_IVAR_{k}"] for k in FLUX_KEYS], dtype=float) * transmission**2
-        keep = flux_ivar > 0
+        photometry = photometry_struct(photometry_bands(str(fibre["PHOTSYS"])),
+                                       np.asarray([fibre[f"FLUX_{k}"] for k in FLUX_KEYS], dtype=float),
+                                       np.asarray([fibre[f"FLUX_IVAR_{k}"] for k in FLUX_KEYS], dtype=float))
         record = {
             "object_id": f"desi-{target}", "survey": "desi",
             "ra": float(fibre["TARGET_RA"]), "dec": float(fibre["TARGET_DEC"]),
             "spectrum": merge_arms(spectra) if merge else spectra,
-            "photometry": {"band": [b for b, k in zip(bands, keep) if k],
-                           "flux": flux[keep].astype(np.float32), "flux_ivar": flux_ivar[keep].astype(np.float32)}
-            if keep.any() else None,
+            "photometry": deredden_photometry(photometry, ebv),
             "image": None, "properties": None, "flags": extinction_flags(ebv, ebv_source),
         }
         if target in redshifts:

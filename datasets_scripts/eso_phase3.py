@@ -59,11 +59,10 @@ def read_phase3_spectrum(path: str | os.PathLike) -> dict[str, Any]:
     dec = float(primary["DEC"]) if "DEC" in primary else None
     spectrum = {"wavelength": wavelength, "flux": np.where(good, flux, 0.0).astype(np.float32),
                 "ivar": ivar.astype(np.float32), "mask": ~good, "lsf_sigma": None}
-    if ra is None or dec is None:
-        flags = ["mw_ebv=unknown"]  # no position: the flux stays as observed, and the record says so
-    else:
-        ebv = float(sfd_ebv(ra, dec))
-        spectrum, flags = deredden_spectrum(spectrum, ebv), extinction_flags(ebv, SFD_MAP_SOURCE)
+    ebv = None if ra is None or dec is None else float(sfd_ebv(ra, dec))
+    flags = extinction_flags(ebv, SFD_MAP_SOURCE)
+    if ebv is not None:
+        spectrum = deredden_spectrum(spectrum, ebv)
     return {"object_id": f"eso-{name}", "survey": "eso_phase3", "ra": ra, "dec": dec, "spectrum": spectrum,
             "photometry": None, "image": None, "properties": None, "flags": flags}
 

@@ -51,7 +51,8 @@ def read_sir_spectra(path: str | os.PathLike) -> list[dict[str, Any]]:
                              "ivar": np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, var)).astype(np.float32),
                              "mask": bad, "lsf_sigma": None},
                 # the SIR file gives no position: Galactic extinction is not corrected, and the record says so
-                "photometry": None, "image": None, "properties": None, "flags": ["euclid_grism=RGS", "mw_ebv=unknown"],
+                "photometry": None, "image": None, "properties": None,
+                "flags": ["euclid_grism=RGS", *extinction_flags(None)],
             })
     return records
 

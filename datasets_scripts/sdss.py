@@ -31,7 +31,7 @@ from .fits_files import open_fits
 from .galactic_extinction import (
     BAND_COEFFICIENTS,
     SFD_MAP_SOURCE,
-    band_transmission,
+    deredden_photometry,
     deredden_spectrum,
     extinction_flags,
     sfd_ebv,
@@ -85,9 +85,9 @@ def galactic_ebv(meta, columns: list[str], header) -> tuple[float | None, str]:
     return float(sfd_ebv(float(ra), float(dec))), SFD_MAP_SOURCE
 
 
-def _photometry(meta, columns: list[str], spectrum: dict, ebv: float) -> tuple[dict | None, str | None]:
+def _photometry(meta, columns: list[str], spectrum: dict) -> tuple[dict | None, str | None]:
     """(ugriz fibre photometry, its source flag): per band the imaging's CALIBFLUX, else a SPECTROFLUX the
-    spectrum covers, de-reddened at SFD's ``ebv``; None where no band has a flux with an ivar."""
+    spectrum covers; None where no band has a flux with an ivar."""
     sources = [(name, f"{name}_IVAR") for name in ("CALIBFLUX", "SPECTROFLUX")
                if meta is not None and name in columns and f"{name}_IVAR" in columns]
     good = (spectrum["ivar"] > 0) & ~spectrum["mask"]
@@ -99,10 +99,9 @@ def _photometry(meta, columns: list[str], spectrum: dict, ebv: float) -> tuple[d
                 continue
             if name == "SPECTROFLUX" and not spectrum_covers_band(spectrum["wavelength"], good, band):
                 continue
-            transmission = band_transmission(band, ebv)
             bands.append(band)
-            flux.append(value / transmission)
-            ivar.append(weight * transmission**2)
+            flux.append(value)
+            ivar.append(weight)
             used.append(f"{band[-1]}:{name}")
             break
     if not bands:
@@ -166,12 +165,11 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
     elif meta is not None and "Z_ERR" in columns:
         record["flags"].append(f"sdss_z_err={float(meta['Z_ERR']):.3g}")
     ebv, ebv_source = galactic_ebv(meta, columns, header)
-    if ebv is None:
-        record["flags"].append("mw_ebv=unknown")  # no coordinates: the fluxes stay as observed, and say so
-    else:
+    record["flags"].extend(extinction_flags(ebv, ebv_source))
+    record["photometry"], source = _photometry(meta, columns, spectrum)
+    if ebv is not None:
         record["spectrum"] = deredden_spectrum(spectrum, ebv)
-        record["flags"].extend(extinction_flags(ebv, ebv_source))
-    record["photometry"], source = _photometry(meta, columns, spectrum, ebv or 0.0)
+        record["photometry"] = deredden_photometry(record["photometry"], ebv)
     if source:
         record["flags"].append(source)
     if meta is not None and np.isfinite(meta["Z"]):
