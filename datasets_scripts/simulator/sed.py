@@ -27,7 +27,7 @@ from astropy.cosmology import FLRW
 
 from .cosmology_table import cosmology_table
 from .dust import calzetti_curve
-from .igm import igm_transmission
+from .igm import LYMAN_ALPHA, igm_transmission
 from .stellar_populations import (
     L_SUN_ERG_S,
     LOG_U_GRID,
@@ -163,9 +163,10 @@ class GalaxySED:
             }
         return self._window_cache[key]
 
-    def _stellar(self, params: GalaxyParameters, t_univ: np.ndarray, pixels: slice = slice(None)):
-        """Young (< 10 Myr) and old stellar spectra (G, N) (on the rest pixels ``pixels``), surviving mass (G)."""
-        columns = self._columns(pixels)
+    def stellar_weights(self, params: GalaxyParameters, t_univ: np.ndarray):
+        """How much of each model spectrum a batch's stars are: (``weights`` (G, Z, B) Msun of each full bin's
+        spectrum per metallicity, ``cut`` sparse (G, Z * nodes) weights of the cumulative spectra for a bin cut
+        by the age of the Universe, surviving mass (G)). Every stellar spectrum is linear in these."""
         g = self.grid
         n_gal, n_z, n_b = len(params), self.n_metallicity, self.n_bins
         edges = g.bin_edges_yr
@@ -177,22 +178,17 @@ class GalaxySED:
         mass = np.asarray(params.mass_formed, dtype=float)
 
         truncated = (edges[None, :-1] < t_univ[:, None]) & (edges[None, 1:] > t_univ[:, None])
-        full = ~truncated
-        weights = zw * (mass * full)[:, None, :]  # (G, Z, B)
-        young = weights[:, :, 0].astype(np.float32) @ columns["young"]
-        weights_old = weights.copy()
-        weights_old[:, :, 0] = 0
-        old = weights_old.reshape(n_gal, -1).astype(np.float32) @ columns["bins"]
+        weights = zw * (mass * ~truncated)[:, None, :]  # (G, Z, B)
         live = np.einsum("gzb,zb->g", weights, g.bin_live_fraction)
 
         # A bin cut by the age of the Universe: (C(t_univ) - C(lower edge)) / (t_univ - lower edge) per Msun.
+        nodes = g.cumulative_ages_yr
         gal_t, bin_t = np.nonzero(truncated & (mass > 0))
+        rows, cols, vals = [np.zeros(0, int)], [np.zeros(0, int)], [np.zeros(0)]
         if gal_t.size:
-            nodes = g.cumulative_ages_yr
             k, f = _linear_weights(nodes, t_univ[gal_t])
             k_low = np.searchsorted(nodes, edges[bin_t])
             per_msun = mass[gal_t, bin_t] / (t_univ[gal_t] - edges[bin_t])
-            rows, cols, vals = [], [], []
             for zi in range(n_z):
                 w = zw[gal_t, zi, bin_t] * per_msun
                 for node, coef in ((k, 1 - f), (k + 1, f), (k_low, -np.ones_like(f))):
@@ -200,15 +196,26 @@ class GalaxySED:
                     cols.append(zi * nodes.size + node)
                     vals.append(w * coef)
                     live += np.bincount(gal_t, w * coef * g.cumulative_live[zi, node], minlength=n_gal)
-            sparse = scipy.sparse.csr_matrix(
-                (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
-                shape=(n_gal, n_z * nodes.size))
-            old += sparse @ columns["cumulative"]
+        cut = scipy.sparse.csr_matrix(
+            (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n_gal, n_z * nodes.size))
+        return weights, cut, live
+
+    def _stellar(self, params: GalaxyParameters, t_univ: np.ndarray, pixels: slice = slice(None)):
+        """Young (< 10 Myr) and old stellar spectra (G, N) (on the rest pixels ``pixels``), surviving mass (G)."""
+        columns = self._columns(pixels)
+        weights, cut, live = self.stellar_weights(params, t_univ)
+        young = weights[:, :, 0].astype(np.float32) @ columns["young"]
+        weights_old = weights.copy()
+        weights_old[:, :, 0] = 0
+        old = weights_old.reshape(len(params), -1).astype(np.float32) @ columns["bins"]
+        if cut.nnz:
+            old += cut @ columns["cumulative"]
         return young, old, live
 
-    def _nebular(self, params: GalaxyParameters, pixels: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
-        """Nebular continuum (G, N) (on the rest pixels ``pixels``) and lines (G, L) of the birth-cloud bin,
-        before dust."""
+    def nebular_weights(self, params: GalaxyParameters) -> np.ndarray:
+        """(G, Z * U) Msun of the birth-cloud bin on each (metallicity, log U) Cloudy model: the nebular
+        continuum and lines are linear in these."""
         n_gal = len(params)
         z_index, z_frac = _linear_weights(METALLICITIES_ZSUN, 10.0 ** np.asarray(params.log_z[:, 0], dtype=float))
         u_index, u_frac = _linear_weights(LOG_U_GRID, np.asarray(params.log_u, dtype=float))
@@ -218,47 +225,46 @@ class GalaxySED:
         for dz, wz in ((0, 1 - z_frac), (1, z_frac)):
             for du, wu in ((0, 1 - u_frac), (1, u_frac)):
                 w[gal, z_index + dz, u_index + du] += wz * wu * m0
-        w = w.reshape(n_gal, -1)
+        return w.reshape(n_gal, -1)
+
+    def _nebular(self, params: GalaxyParameters, pixels: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """Nebular continuum (G, N) (on the rest pixels ``pixels``) and lines (G, L) of the birth-cloud bin,
+        before dust."""
+        w = self.nebular_weights(params)
         return w.astype(np.float32) @ self._columns(pixels)["nebular"], w @ self.flat_lines
 
-    def dust_free_luminosity(self, params: GalaxyParameters, pixels: slice) -> np.ndarray:
-        """An upper bound (G, n) on ``rest_frame(params).luminosity[:, pixels]`` at a fraction of its cost: the same
-        stars, nebular continuum and lines without dust or IGM, which only remove light there (dust re-emits only
-        beyond 1 micron, where ``pixels`` must not reach). A flux limit rejects with it the candidates that could
-        never pass before their full SEDs are made."""
-        if np.any(self.grid.dust_emission[pixels] > 0):
-            raise ValueError(f"pixels: {self.wavelength[pixels][[0, -1]]} A reaches the dust emission; the bound "
-                             "holds below 1 micron (rest frame).")
+    def _attenuated(self, params: GalaxyParameters, pixels: slice = slice(None)):
+        """Stars and nebular continuum after dust (G, n) on the rest pixels ``pixels``, the Cloudy lines before
+        and after dust (G, L), the intrinsic energy on those pixels (G) and the surviving mass (G)."""
         self.check(params)
-        young, old, _ = self._stellar(params, self.age_of_universe_yr(params.redshift), pixels)
-        nebular, lines = self._nebular(params, pixels)
-        return young + old + nebular + np.asarray(self._columns(pixels)["lines"] @ lines.T, dtype=np.float32).T
+        t_univ = self.age_of_universe_yr(np.asarray(params.redshift, dtype=float))
+        young, old, stellar_mass = self._stellar(params, t_univ, pixels)
+        nebular_continuum, lines = self._nebular(params, pixels)
+        young[:, self.ionising[pixels]] = 0.0  # f_esc = 0: ionising photons of young stars power the nebula
+
+        av = np.asarray(params.av, dtype=np.float32)[:, None]
+        eta = np.asarray(params.eta, dtype=np.float32)[:, None]
+        tau_v = np.float32(AV_TO_TAU) * av
+        width = self.pixel_width[pixels].astype(np.float32)
+        curve = self.dust_curve[None, pixels]
+        young += nebular_continuum
+        intrinsic_energy = old @ width + young @ width
+        young *= np.exp(-(eta - 1) * tau_v * curve)  # birth clouds
+        young += old
+        continuum = young
+        continuum *= np.exp(-tau_v * curve)  # diffuse ISM
+        lines_attenuated = lines * np.exp(-AV_TO_TAU * np.asarray(params.eta * params.av)[:, None]
+                                          * self.line_dust_curve[None, :])
+        return continuum, lines, lines_attenuated, intrinsic_energy, stellar_mass
 
     def rest_frame(self, params: GalaxyParameters, igm: bool = True) -> RestFrameSED:
         """Attenuated rest-frame spectra of a batch (see module docstring for the physics).
 
         ``igm=False`` leaves out the IGM, whose transmission depends on the redshift the spectrum is observed
         at: photometric-redshift templates apply it at each redshift they are placed at."""
-        self.check(params)
         redshift = np.asarray(params.redshift, dtype=float)
-        t_univ = self.age_of_universe_yr(redshift)
-        young, old, stellar_mass = self._stellar(params, t_univ)
-        nebular_continuum, lines = self._nebular(params)
-        young[:, self.ionising] = 0.0  # f_esc = 0: ionising photons of young stars power the nebula
-
-        av = np.asarray(params.av, dtype=np.float32)[:, None]
-        eta = np.asarray(params.eta, dtype=np.float32)[:, None]
-        tau_v = np.float32(AV_TO_TAU) * av
+        continuum, lines, lines_attenuated, intrinsic_energy, stellar_mass = self._attenuated(params)
         width = self.pixel_width.astype(np.float32)
-        young += nebular_continuum
-        intrinsic_energy = old @ width + young @ width
-        young *= np.exp(-(eta - 1) * tau_v * self.dust_curve[None, :])  # birth clouds
-        young += old
-        continuum = young
-        continuum *= np.exp(-tau_v * self.dust_curve[None, :])  # diffuse ISM
-        lines_attenuated = lines * np.exp(-AV_TO_TAU * np.asarray(params.eta * params.av)[:, None]
-                                          * self.line_dust_curve[None, :])
-
         absorbed = intrinsic_energy - continuum @ width + (lines - lines_attenuated).sum(axis=1)
         continuum += absorbed[:, None].astype(np.float32) * self.grid.dust_emission[None, :]
 
@@ -271,6 +277,17 @@ class GalaxySED:
         return RestFrameSED(luminosity=continuum + line_spectrum, continuum=continuum,
                             line_luminosity=lines_attenuated, stellar_mass=stellar_mass, redshift=redshift,
                             luminosity_distance_cm=d_l)
+
+    def luminosity_in(self, params: GalaxyParameters, pixels: slice) -> np.ndarray:
+        """``rest_frame(params).luminosity[:, pixels]`` (G, n), made on those pixels alone: a flux limit in one
+        band needs no more. Only where neither the dust emission (beyond 1 micron) nor the IGM (blueward of
+        Lyman alpha) reaches, the two parts of the SED that need the whole spectrum."""
+        if np.any(self.grid.dust_emission[pixels] > 0) or self.wavelength[pixels][0] < LYMAN_ALPHA:
+            raise ValueError(f"pixels: {self.wavelength[pixels][[0, -1]]} A reaches the dust emission or the IGM; "
+                             "a window must lie between Lyman alpha and 1 micron (rest frame).")
+        continuum, _, lines_attenuated, _, _ = self._attenuated(params, pixels)
+        continuum += np.asarray(self._columns(pixels)["lines"] @ lines_attenuated.T, dtype=np.float32).T
+        return continuum
 
 
 def observed_flux_density(sed_luminosity: np.ndarray, redshift: np.ndarray, luminosity_distance_cm: np.ndarray,

@@ -26,9 +26,10 @@ from ..schema import empty_properties
 from .dataset_card import write_dataset_card
 from .imaging import render_images
 from .instruments import IMAGING_SURVEYS, KNOWN_SURVEYS, PHOTOMETRIC_SURVEYS, SPECTROGRAPHS
-from .photometry import band_maggies, band_window, maggies, photometry_grid
+from .photometry import maggies, photometry_grid
 from .priors import Population, draw_population, flux_limit_redshift
 from .sed import GalaxySED, RestFrameSED, observed_flux_density
+from .selection import FluxLimit
 from .stellar_populations import L_SUN_ERG_S, mass_weighted_log_z
 
 VARIANTS: dict[str, str] = {
@@ -45,7 +46,7 @@ SPLITS = ("train", "validation", "test")
 OBSERVED_DEPTH_LOSS = 0.3  # mag shallower in the observed variant
 MISSING_BAND_FRACTION = 0.1
 SELECTION_BAND = "sdss_r"  # the flux limits are in SDSS r
-MAX_CANDIDATE_BATCH = 512  # larger batches of SEDs run slower per galaxy (memory traffic)
+MAX_CANDIDATE_BATCH = 8192  # candidates are cheap (`selection.FluxLimit`); only those kept get full SEDs
 
 
 @dataclass
@@ -105,6 +106,7 @@ class SimulationConfig:
 
 
 _SED_MODELS: dict[str, GalaxySED] = {}
+_FLUX_LIMITS: dict[tuple[str, float], FluxLimit] = {}
 
 
 def sed_model(cosmology: FLRW) -> GalaxySED:
@@ -177,55 +179,38 @@ def _labels(pop, sed: RestFrameSED, model: GalaxySED, g: int, ews: dict, morphol
     return props
 
 
-def selection_pixels(model: GalaxySED, z_max: float) -> tuple[np.ndarray, slice]:
-    """(observed pixel edges of the selection band on ``photometry_grid()``, the rest-frame pixels of ``model``
-    that band sees at redshifts up to ``z_max``)."""
-    window = band_window(SELECTION_BAND)
-    r_edges = photometry_grid()[window.start:window.stop + 1]
-    edges = model.grid.edges
-    return r_edges, slice(max(int(np.searchsorted(edges, r_edges[0] / (1 + z_max))) - 2, 0),
-                          int(np.searchsorted(edges, r_edges[-1])) + 2)
+def flux_limit(config: SimulationConfig, r_limit: float) -> FluxLimit:
+    """One selection per (cosmology, limit) and process: its table takes a fraction of a second to build."""
+    key = (repr(config.cosmology), r_limit)
+    if key not in _FLUX_LIMITS:
+        _FLUX_LIMITS[key] = FluxLimit(sed_model(config.cosmology), SELECTION_BAND, r_limit,
+                                      flux_limit_redshift(config.cosmology, r_limit))
+    return _FLUX_LIMITS[key]
 
 
 def _flux_limited_sample(rng: np.random.Generator, m: int, config: SimulationConfig, model: GalaxySED,
                          r_limit: float):
-    """Draw candidates until ``m`` are brighter than ``r_limit`` (SDSS r, noiseless): a flux-limited survey.
-    Candidates whose dust-free light cannot reach the limit are rejected before their SEDs are made (the same
-    selection, at a fraction of the cost).
+    """Draw candidates until ``m`` are brighter than ``r_limit`` (SDSS r, noiseless): a flux-limited survey
+    (`selection.FluxLimit`: only the galaxies kept get their full SEDs).
 
-    Returns the population, its rest-frame SEDs and their observed f_lambda on ``photometry_grid()`` (computed
-    for the selection, reused for the photometry)."""
-    pops, seds, fluxes, found, drawn = [], [], [], 0, 0
-    grid = photometry_grid()
-    r_edges, rest_pixels = selection_pixels(model, flux_limit_redshift(config.cosmology, r_limit))
+    Returns the population, its rest-frame SEDs and their observed f_lambda on ``photometry_grid()``."""
+    pops, found, drawn = [], 0, 0
+    limit = flux_limit(config, r_limit)
     while drawn < 200 * m:
         # candidates in batches sized by the acceptance so far (a few batches, not tens of small ones)
-        acceptance = max(found, 1) / drawn if drawn else 0.5
+        acceptance = max(found, 1) / drawn if drawn else 0.05
         batch = int(min(max(1.3 * (m - found) / acceptance, 16), 200 * m - drawn, MAX_CANDIDATE_BATCH))
         pop = draw_population(rng, batch, config.cosmology, model.grid.bin_live_fraction[4], r_limit)
-        # first an upper bound on each candidate's r flux: only those that could pass get their full SEDs
-        bound = model.dust_free_luminosity(pop.params, rest_pixels)
-        f_bound = observed_flux_density(bound, pop.params.redshift,
-                                        model.distances.luminosity_distance_cm(pop.params.redshift),
-                                        r_edges, model.grid.edges[rest_pixels.start:rest_pixels.stop + 1])
-        pop = pop.subset(np.flatnonzero(band_maggies(f_bound, SELECTION_BAND) > 10 ** (-0.4 * r_limit)))
         drawn += batch
-        if len(pop.params) == 0:
-            continue
-        sed = model.rest_frame(pop.params)
-        f_band = observed_flux_density(sed.luminosity, sed.redshift, sed.luminosity_distance_cm, r_edges,
-                                       model.grid.edges)
-        keep = np.flatnonzero(band_maggies(f_band, SELECTION_BAND) > 10 ** (-0.4 * r_limit))[: m - found]
-        if keep.size == 0:
-            continue
-        sed = sed.subset(keep)
-        pops.append(pop.subset(keep))
-        seds.append(sed)
-        fluxes.append(observed_flux_density(sed.luminosity, sed.redshift, sed.luminosity_distance_cm, grid,
-                                            model.grid.edges))
-        found += keep.size
+        keep = limit.passes(pop.params, at_most=m - found)
+        if keep.size:
+            pops.append(pop.subset(keep))
+            found += keep.size
         if found == m:
-            return Population.concatenate(pops), RestFrameSED.concatenate(seds), np.concatenate(fluxes)
+            pop = Population.concatenate(pops)
+            sed = model.rest_frame(pop.params)
+            return pop, sed, observed_flux_density(sed.luminosity, sed.redshift, sed.luminosity_distance_cm,
+                                                   photometry_grid(), model.grid.edges)
     raise RuntimeError(f"r_limit: fewer than {m} of {200 * m} candidates are brighter than r = {r_limit}; "
                        "raise --r-limit.")
 
@@ -378,7 +363,8 @@ def iterate_chunks(config: SimulationConfig, num_proc: int = 1, chunks: range | 
             yield _chunk_worker(task)
         return
 
-    sed_model(config.cosmology)  # build the grids once; forked workers share them
+    for r_limit in (config.bright_r_limit, config.r_limit):  # build the grids once; forked workers share them
+        flux_limit(config, r_limit)
     context = multiprocessing.get_context("fork")
     with context.Pool(num_proc) as pool:
         yield from pool.imap(_chunk_worker, tasks)

@@ -14,12 +14,11 @@ from astropy.cosmology import Planck18
 from galfm.datasets_scripts.schema import GALAXY_FEATURES, validate_record
 from galfm.datasets_scripts.simulator import SimulationConfig, simulate, write_survey
 from galfm.datasets_scripts.simulator.instruments import SPECTROGRAPHS
-from galfm.datasets_scripts.simulator.photometry import band_maggies, maggies, photometry_grid
+from galfm.datasets_scripts.simulator.photometry import maggies, photometry_grid
 from galfm.datasets_scripts.simulator.priors import draw_population
 from galfm.datasets_scripts.simulator.sed import observed_flux_density
 from galfm.datasets_scripts.simulator.sky_noise import NOISE_FILE, derive_noise_curve, desi_noise_curve
 from galfm.datasets_scripts.simulator.survey import sed_model as shared_sed_model
-from galfm.datasets_scripts.simulator.survey import selection_pixels
 from galfm.filters_galfm import load_filter
 
 DATA = Path(__file__).parents[2] / "data"
@@ -287,22 +286,3 @@ def test_sdss_ugriz_are_fibre_fluxes_like_the_spec_files_calibflux():
     assert abs(np.median(ratio / expected) - 1) < 0.12
     assert np.mean(np.abs(ratio / expected - 1) < 0.25) > 0.9
     assert np.median(ratio) < 0.5  # the fibre sees under half the light: > 0.75 mag fainter than the total
-
-
-def test_the_dust_free_bound_never_falls_below_a_galaxys_own_r_flux(sed_model):
-    """The flux-limited selection rejects with this bound before making SEDs; it is exact only if the bound holds
-    for every galaxy."""
-    rng = np.random.default_rng(3)
-    pop = draw_population(rng, 400, Planck18, sed_model.grid.bin_live_fraction[4], r_limit=22.5)
-    r_edges, rest = selection_pixels(sed_model, z_max=2.5)
-    edges = sed_model.grid.edges
-    sed = sed_model.rest_frame(pop.params)
-    true_r = band_maggies(observed_flux_density(sed.luminosity, sed.redshift, sed.luminosity_distance_cm, r_edges,
-                                                edges), "sdss_r")
-    bound = sed_model.dust_free_luminosity(pop.params, rest)
-    bound_r = band_maggies(observed_flux_density(bound, sed.redshift, sed.luminosity_distance_cm, r_edges,
-                                                 edges[rest.start:rest.stop + 1]), "sdss_r")
-    assert np.all(bound_r >= true_r * (1 - 1e-5))
-    assert np.median(bound_r / true_r) < 5  # and tight enough to be worth it: dust is most of the gap
-    with pytest.raises(ValueError, match="dust emission"):
-        sed_model.dust_free_luminosity(pop.params, slice(0, edges.size - 1))
