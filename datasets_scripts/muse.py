@@ -53,13 +53,20 @@ class Cube:
     header: Any
     extinction_flags: list[str] = field(default_factory=list)
     """How the cube was de-reddened (`galfm.datasets_scripts.galactic_extinction`); every record carries them."""
+    survey: str = "muse"
+    lsf_sigma: np.ndarray | None = None
+    """Gaussian LSF sigma (wavelength, y, x) in Angstrom where the file gives it (MaNGA), else None."""
+    flags: list[str] = field(default_factory=list)
+    """Flags of the whole cube (e.g. its target class); every record carries them."""
+    target: tuple[float, float] | None = None
+    """(ra, dec) in degrees of the object the cube was pointed at, where the file names it (MaNGA)."""
 
     @property
     def pixel_arcsec(self) -> float:
         return float(np.mean(proj_plane_pixel_scales(self.wcs)) * 3600)
 
 
-def _flux_scale(path, bunit) -> float:
+def flux_density_scale(path, bunit, expected: str = "MUSE's 10**(-20)*erg/s/cm**2/Angstrom") -> float:
     """Record units per cube unit, from BUNIT parsed by astropy (the pipeline writes '10**(-20)*erg/s/cm**2/
     Angstrom', PHANGS '10**-20 Angstrom-1 cm-2 erg s-1'): any spectral flux density per Angstrom is accepted."""
     try:
@@ -67,8 +74,8 @@ def _flux_scale(path, bunit) -> float:
             warnings.simplefilter("ignore", u.UnitsWarning)
             return float(u.Unit(str(bunit)).to(SPECTRUM_UNIT))
     except (ValueError, TypeError, u.UnitConversionError) as err:
-        raise ValueError(f"{path}: BUNIT {bunit!r} is not a flux density per Angstrom; expected MUSE's "
-                         "10**(-20)*erg/s/cm**2/Angstrom") from err
+        raise ValueError(f"{path}: BUNIT {bunit!r} is not a flux density per Angstrom; expected {expected}"
+                         ) from err
 
 
 def load_cube(path: str | os.PathLike) -> Cube:
@@ -77,7 +84,7 @@ def load_cube(path: str | os.PathLike) -> Cube:
         header = hdus["DATA"].header.copy()
         data = np.asarray(hdus["DATA"].data, dtype=float)
         stat = np.asarray(hdus["STAT"].data, dtype=float)
-    scale = _flux_scale(path, header.get("BUNIT"))
+    scale = flux_density_scale(path, header.get("BUNIT"))
     if data.ndim != 3 or data.shape != stat.shape:
         raise ValueError(f"{path}: DATA {data.shape} and STAT {stat.shape} must be matching 3-D cubes")
     good = np.isfinite(data) & np.isfinite(stat) & (stat > 0)
@@ -102,24 +109,32 @@ def region_record(cube: Cube, select: np.ndarray, object_id: str, flags: list[st
         y, x = np.nonzero(select)
         sky = cube.wcs.pixel_to_world(x.mean(), y.mean())
         radec = (sky.ra.deg, sky.dec.deg)
-    return {"object_id": object_id, "survey": "muse", "ra": float(radec[0]), "dec": float(radec[1]),
+    lsf = None if cube.lsf_sigma is None else cube.lsf_sigma[:, select].mean(axis=1).astype(np.float32)
+    return {"object_id": object_id, "survey": cube.survey, "ra": float(radec[0]), "dec": float(radec[1]),
             "spectrum": {"wavelength": cube.wavelength, "flux": np.where(bad, 0.0, f).astype(np.float32),
                          "ivar": np.where(bad, 0.0, 1.0 / np.where(bad, 1.0, v)).astype(np.float32),
-                         "mask": bad, "lsf_sigma": None},
-            "photometry": None, "image": None, "properties": None, "flags": [*flags, *cube.extinction_flags]}
+                         "mask": bad, "lsf_sigma": lsf},
+            "photometry": None, "image": None, "properties": None,
+            "flags": [*flags, *cube.flags, *cube.extinction_flags]}
 
 
 def read_cube(path: str | os.PathLike, positions: list[tuple[float, float]] | None = None,
               aperture_arcsec: float = 1.0, spaxels: bool = False) -> list[dict[str, Any]]:
     """Aperture spectra at ``positions`` (ra, dec in degrees; default: the cube centre), or every spaxel."""
-    cube = load_cube(path)
+    return cube_records(load_cube(path), Path(path).stem, positions, aperture_arcsec, spaxels)
+
+
+def cube_records(cube: Cube, name: str, positions: list[tuple[float, float]] | None = None,
+                 aperture_arcsec: float = 1.0, spaxels: bool = False) -> list[dict[str, Any]]:
+    """Records of a loaded cube: aperture spectra at ``positions`` (default: the cube centre) or every spaxel;
+    ids ``{survey}-{name}-ap{k}`` / ``{survey}-{name}-{y}-{x}``, the aperture in the flag
+    ``{survey}_aperture_arcsec=...``."""
     ny, nx = cube.flux.shape[1:]
     yy, xx = np.mgrid[:ny, :nx]
-    name = Path(path).stem
     if spaxels:
-        flags = [f"muse_aperture_arcsec={cube.pixel_arcsec}"]
+        flags = [f"{cube.survey}_aperture_arcsec={cube.pixel_arcsec}"]
         sky = cube.wcs.pixel_to_world(xx.ravel(), yy.ravel())  # one WCS call for every spaxel
-        return [region_record(cube, (yy == y) & (xx == x), f"muse-{name}-{y}-{x}", flags, (ra, dec))
+        return [region_record(cube, (yy == y) & (xx == x), f"{cube.survey}-{name}-{y}-{x}", flags, (ra, dec))
                 for y, x, ra, dec in zip(yy.ravel(), xx.ravel(), sky.ra.deg, sky.dec.deg)]
     if positions is None:
         centre = cube.wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
@@ -127,11 +142,12 @@ def read_cube(path: str | os.PathLike, positions: list[tuple[float, float]] | No
     records = []
     for k, (ra, dec) in enumerate(positions):
         x, y = cube.wcs.world_to_pixel(SkyCoord(ra, dec, unit="deg"))
-        inside = np.hypot(xx - x, yy - y) * cube.pixel_arcsec <= aperture_arcsec
+        # spaxel centres on the circle count as inside (1e-6 px: the WCS round trip is not exact)
+        inside = np.hypot(xx - x, yy - y) <= aperture_arcsec / cube.pixel_arcsec + 1e-6
         if not inside.any():
-            raise ValueError(f"{path}: aperture at (ra, dec) = ({ra}, {dec}) lies outside the cube")
-        records.append(region_record(cube, inside, f"muse-{name}-ap{k}", [f"muse_aperture_arcsec={aperture_arcsec}"],
-                                     (ra, dec)))
+            raise ValueError(f"{name}: aperture at (ra, dec) = ({ra}, {dec}) lies outside the cube")
+        records.append(region_record(cube, inside, f"{cube.survey}-{name}-ap{k}",
+                                     [f"{cube.survey}_aperture_arcsec={aperture_arcsec}"], (ra, dec)))
     return records
 
 

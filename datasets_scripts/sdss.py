@@ -3,7 +3,8 @@
 HDU1 ``COADD``: ``loglam`` (log10 vacuum Angstrom), ``flux`` (1e-17 erg/s/cm2/A), ``ivar``, ``and_mask``;
 HDU2 (``SPECOBJ`` in DR8+ lite/full files, ``SPALL`` in BOSS v5_13_2): ``Z``, ``ZWARNING``, ``CLASS``,
 ``PLUG_RA``/``PLUG_DEC``, ``CALIBFLUX`` (ugriz fibre fluxes from the SDSS imaging, nanomaggies) and
-``SPECTROFLUX`` (the spectrum projected onto ugriz).
+``SPECTROFLUX`` (the spectrum projected onto ugriz). ``wdisp`` (the LSF sigma in pixels) becomes the record's
+``spectrum.lsf_sigma`` in Angstrom (`lsf_sigma_angstrom`).
 
 The photometry is the imaging's fibre flux (``CALIBFLUX``, with its ivar) band by band; a band without it falls
 back on ``SPECTROFLUX`` only where the spectrum covers the filter (`spectrum_covers_band`). The spectrograph
@@ -122,6 +123,22 @@ def _wavelength(loglam: np.ndarray, coeff0: float | None, coeff1: float | None) 
     return 10.0**loglam
 
 
+def lsf_sigma_angstrom(coadd, coeff1: float | None) -> np.ndarray | None:
+    """Gaussian LSF sigma per pixel (Angstrom) from the coadd's ``wdisp``, which idlspec2d gives in pixels of
+    ``COEFF1`` dex (1e-4 for SDSS and BOSS): sigma = wdisp * COEFF1 * ln(10) * lambda. Pixels without a positive
+    ``wdisp`` (masked ones) take the value interpolated from their neighbours; None without a usable column."""
+    if "wdisp" not in coadd.columns.names:
+        return None
+    wdisp = np.asarray(coadd["wdisp"], dtype=np.float64)
+    good = np.isfinite(wdisp) & (wdisp > 0)
+    if good.sum() < 2:
+        return None
+    index = np.arange(wdisp.size)
+    wdisp = np.interp(index, index[good], wdisp[good])
+    wavelength = 10.0 ** np.asarray(coadd["loglam"], dtype=np.float64)
+    return (wdisp * (coeff1 or 1e-4) * np.log(10.0) * wavelength).astype(np.float32)
+
+
 def read_spec(path: str | os.PathLike) -> dict[str, Any]:
     """One SDSS spectrum file as a galaxy record.
 
@@ -144,7 +161,7 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
             "flux": coadd["flux"].astype(np.float32),
             "ivar": coadd["ivar"].astype(np.float32),
             "mask": (coadd["and_mask"].astype(np.int64) & BAD_PIXEL_MASK) != 0,
-            "lsf_sigma": None,
+            "lsf_sigma": lsf_sigma_angstrom(coadd, header.get("COEFF1")),
         }
         plate, mjd, fiber = header.get("PLATEID"), header.get("MJD"), header.get("FIBERID")
     record: dict[str, Any] = {

@@ -36,7 +36,8 @@ def survey_files(reader: SurveyReader, data_dir: str | os.PathLike) -> list[Path
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data_dir {data_dir}: no such directory (the folder of {reader.name} files).")
-    files = sorted({p for pattern in reader.patterns for p in data_dir.rglob(pattern) if p.is_file()})
+    patterns = [*reader.patterns, *(f"{p}.gz" for p in reader.patterns if p.endswith(".fits"))]  # gzipped FITS
+    files = sorted({p for pattern in patterns for p in data_dir.rglob(pattern) if p.is_file()})
     if not files:
         raise FileNotFoundError(f"data_dir {data_dir}: no {reader.name} files matching {list(reader.patterns)}.")
     return files

@@ -16,6 +16,7 @@ from .galex import GALEXCatalog
 from .hsc import HSCCatalog
 from .jpas import JPASCatalog, JPLUSCatalog
 from .legacysurvey import LegacySurveyCatalog
+from .manga import MaNGACubes
 from .muse import MUSECubes
 from .phangs import PHANGSHSTCatalog
 from .sdss import SDSSSpectra
@@ -25,7 +26,7 @@ from .survey_reader import SurveyReader
 SURVEY_BUILDERS: dict[str, type[SurveyFilesBuilder]] = {
     builder.READER.name: builder
     for builder in (SDSSSpectra, DESISpectra, LegacySurveyCatalog, GALEXCatalog, HSCCatalog, JPASCatalog, JPLUSCatalog,
-                    EuclidSpectra, EuclidMERCatalog, MUSECubes, PHANGSHSTCatalog, GalaxyZooDECaLS,
+                    EuclidSpectra, EuclidMERCatalog, MUSECubes, MaNGACubes, PHANGSHSTCatalog, GalaxyZooDECaLS,
                     ESOPhase3Spectra)
 }
 

@@ -1,7 +1,9 @@
 """Real galaxies as the judge: every real spectrum at hand through a property head, against its catalogue.
 
 Files: SDSS/BOSS ``spec-*.fits``, DESI ``coadd-*.fits`` (with their redrock files), ESO Phase 3 spectra
-(LEGA-C), from ``tests/data``, from the real spectra the ``ppxf`` package ships, or any folder a user passes.
+(LEGA-C), MaNGA ``LOGCUBE`` cubes (the 1.5"-radius aperture on the target, a drpall beside them for the
+redshift), gzipped or not, from ``tests/data``, from the real spectra the ``ppxf`` package ships, or any folder
+a user passes.
 For each object: the catalogue redshift and class with its pipeline flag, and the head's redshift +- sigma
 from the spectrum alone, from spectrum + photometry and from photometry alone. Secure objects (pipeline
 redshift without a warning, class GALAXY) are the ones scored; QSOs are scored on whether they are flagged.
@@ -22,6 +24,7 @@ from astropy.io import fits
 
 from galfm.datasets_scripts.desi import read_coadd, redshift_file
 from galfm.datasets_scripts.eso_phase3 import read_phase3_spectrum
+from galfm.datasets_scripts.manga import read_manga_cube
 from galfm.datasets_scripts.schema import redshift_is_flagged
 from galfm.datasets_scripts.sdss import read_spec
 from galfm.heads_galfm import REDSHIFT_SOURCES, GalFMForPropertyPrediction, load_head
@@ -40,6 +43,8 @@ INPUT_MODES: dict[str, tuple[str, ...]] = {
 R_BANDS = ("decam_r", "sdss_r", "jpas_rSDSS", "bass_r")
 """r-like bands, in the order a galaxy's r magnitude is taken from (the first it has): totals first; galfm's SDSS
 ugriz are the spec files' fibre fluxes (CALIBFLUX), so an SDSS-only r is a fibre magnitude."""
+FITS_PATTERNS = ("*.fits", "*.fits.gz", "*.fit")
+"""The file names a folder of real spectra is searched for (survey files are often gzipped: MaNGA always)."""
 TESTS_DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 """The real files bundled with a source checkout (SDSS, DESI, Legacy Surveys, ...)."""
 
@@ -64,7 +69,7 @@ def ppxf_spectra_dir() -> Path:
 def _class_of(record: dict) -> str:
     for flag in record.get("flags") or ():
         key, _, value = str(flag).partition("=")
-        if key in ("sdss_class", "desi_spectype"):
+        if key in ("sdss_class", "desi_spectype", "manga_class"):
             return value.strip().upper()
     return "GALAXY" if record["object_id"] in CATALOGUE_REDSHIFTS else "UNKNOWN"
 
@@ -79,7 +84,8 @@ def r_magnitude(photometry: dict | None) -> float | None:
 
 
 def file_format(path: Path) -> str | None:
-    """``"sdss"``, ``"desi"`` or ``"eso_phase3"`` from the file's HDU names (whatever it is called), else None."""
+    """``"sdss"``, ``"desi"``, ``"eso_phase3"`` or ``"manga"`` from the file's HDU names (whatever it is called),
+    else None."""
     try:
         with fits.open(path, memmap=True) as hdus:
             names = {h.name for h in hdus}
@@ -91,6 +97,8 @@ def file_format(path: Path) -> str | None:
         return "desi"
     if "PHASE3SPECTRA" in names:
         return "eso_phase3"
+    if {"FLUX", "IVAR", "MASK", "WAVE"} <= names:
+        return "manga"
     return None
 
 
@@ -103,6 +111,8 @@ def read_file(path: Path) -> list[dict]:
         return read_coadd(path, redshift_file(path))
     if kind == "eso_phase3":
         return [read_phase3_spectrum(path)]
+    if kind == "manga":
+        return read_manga_cube(path)
     return []
 
 
@@ -110,7 +120,8 @@ def read_real_galaxies(paths: Sequence[str | Path]) -> list[RealGalaxy]:
     """Every object with a usable spectrum in the files (or folders, searched recursively) given."""
     files: list[Path] = []
     for path in map(Path, paths):
-        files.extend(sorted(p for p in path.rglob("*.fits")) if path.is_dir() else [path])
+        found = {p for pattern in FITS_PATTERNS for p in path.rglob(pattern)} if path.is_dir() else {path}
+        files.extend(sorted(found))
     galaxies = []
     for path in files:
         for record in read_file(path):

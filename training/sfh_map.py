@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from astropy.io import fits
 
-from galfm.datasets_scripts.muse import Cube, load_cube, region_record
+from galfm.datasets_scripts.ifu_cubes import load_ifu_cube
+from galfm.datasets_scripts.muse import Cube, region_record
 from galfm.heads_galfm import GalFMForStarFormationHistory, load_head
 from galfm.processing_galfm import GalFMProcessor
 from galfm.properties_galfm import SFH_AGE_BIN_EDGES_GYR, mass_weighted_log_age
@@ -187,12 +188,12 @@ def write_maps(result: SFHMaps, cube: Cube, out_dir: Path, name: str) -> tuple[P
 
 def run_sfh_map(cube_path: str | Path, out_dir: str | Path, head: str = DEFAULT_HEAD, target_snr: float = 20.0
                 ) -> tuple[SFHMaps, Path, Path]:
-    """Read a MUSE cube, bin it, predict, write the maps: (result, FITS path, PNG path)."""
-    cube = load_cube(cube_path)
+    """Read a MUSE or MaNGA cube, bin it, predict, write the maps: (result, FITS path, PNG path)."""
+    cube = load_ifu_cube(cube_path)
     model = load_head(head)
     if not isinstance(model, GalFMForStarFormationHistory):
         raise ValueError(f"--head {head}: a {type(model).__name__}; sfh-map needs an SFH head (e.g. {DEFAULT_HEAD})")
-    name = Path(cube_path).stem
+    name = Path(cube_path).name.split(".fits")[0]
     result = sfh_maps(cube, model, GalFMProcessor.from_pretrained(head), target_snr, name)
     fits_path, png_path = write_maps(result, cube, Path(out_dir), name)
     return result, fits_path, png_path

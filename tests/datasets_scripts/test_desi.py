@@ -58,3 +58,25 @@ def test_healpix_layout_finds_its_redrock_file(tmp_path, data_dir):
     assert len(ds) == 1
     assert ds[0]["properties"]["redshift"] == pytest.approx(0.36874, abs=1e-5)
     assert "desi_spectype=GALAXY" in ds[0]["flags"]
+
+
+@pytest.mark.parametrize("name", [TILE, "coadd-sv3-dark-26065.fits"])
+def test_the_line_spread_comes_from_the_resolution_matrix(data_dir, name):
+    """DESI quotes R from about 2000 at 3600 A to about 5500 at 9800 A (DESI Collaboration 2022, instrument
+    overview); the sigma is the second moment of each pixel's column of the resolution matrix."""
+    for record in read_coadd(data_dir / "desi" / name):
+        wavelength, sigma = record["spectrum"]["wavelength"], record["spectrum"]["lsf_sigma"]
+        assert sigma.shape == wavelength.shape and np.all(np.isfinite(sigma) & (sigma > 0))
+        resolution = wavelength / (2 * np.sqrt(2 * np.log(2)) * sigma)
+        blue, red = (float(np.median(resolution[np.abs(wavelength - w) < 50])) for w in (3800.0, 9500.0))
+        assert 1600 < blue < 2800 and 4000 < red < 6000
+
+
+def test_a_resolution_matrix_of_a_gaussian_gives_its_sigma():
+    from galfm.datasets_scripts.desi import lsf_sigma_angstrom
+
+    offsets = np.arange(5, -6, -1)  # DESI's 11 diagonals, upper first
+    wavelength = 3600.0 + 0.8 * np.arange(200)
+    kernel = np.exp(-0.5 * (offsets / 1.1) ** 2)
+    diagonals = np.repeat((kernel / kernel.sum())[:, None], wavelength.size, axis=1)
+    np.testing.assert_allclose(lsf_sigma_angstrom(diagonals, wavelength), 1.1 * 0.8, rtol=2e-3)

@@ -85,3 +85,23 @@ def test_without_calibflux_only_the_bands_the_spectrum_covers_come_from_spectrof
     assert not spectrum_covers_band(wavelength, good, "sdss_z")
     assert spectrum_covers_band(wavelength, good, "sdss_r")
     assert not spectrum_covers_band(wavelength, good & (wavelength > 6000), "sdss_r")
+
+
+@pytest.mark.parametrize("name", ["spec-0266-51602-0013.fits", "spec-0332-52367-0639.fits",
+                                  "spec-7338-57859-0739.fits"])
+def test_the_line_spread_comes_from_wdisp_at_the_spectrographs_resolution(data_dir, name):
+    """SDSS and BOSS quote R = lambda / FWHM of about 1500 at 3800 A rising to about 2500 at 9000 A."""
+    record = read_spec(data_dir / "sdss" / name)
+    wavelength, sigma = record["spectrum"]["wavelength"], record["spectrum"]["lsf_sigma"]
+    assert sigma.shape == wavelength.shape and np.all(sigma > 0)
+    resolution = wavelength / (2 * np.sqrt(2 * np.log(2)) * sigma)
+    blue, red = (float(np.median(resolution[np.abs(wavelength - w) < 100])) for w in (4000.0, 8800.0))
+    assert 1200 < blue < 2000 and 1900 < red < 3000 and red > blue
+    with fits.open(data_dir / "sdss" / name) as hdus:  # the conversion itself: wdisp pixels of 1e-4 dex
+        wdisp = hdus[1].data["wdisp"].astype(float)
+    good = wdisp > 0
+    np.testing.assert_allclose(sigma[good], wdisp[good] * 1e-4 * np.log(10) * wavelength[good], rtol=1e-5)
+
+
+def test_a_spectrum_without_valid_wdisp_has_no_line_spread(data_dir):
+    assert read_spec(data_dir / "sdss" / "spec-0269-51581-0003.fits")["spectrum"]["lsf_sigma"] is None

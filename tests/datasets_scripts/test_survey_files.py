@@ -50,7 +50,7 @@ def test_unknown_survey_and_empty_directory(tmp_path):
         load_survey("hubble", tmp_path)
     with pytest.raises(FileNotFoundError, match="no sdss files matching"):
         load_survey("sdss", tmp_path)
-    assert {"sdss", "desi", "legacysurvey", "galex", "jpas", "jplus", "euclid", "euclid_mer", "muse",
+    assert {"sdss", "desi", "legacysurvey", "galex", "jpas", "jplus", "euclid", "euclid_mer", "muse", "manga",
             "phangs_hst", "galaxyzoo", "eso_phase3", "hsc"} == set(available_surveys())
 
 

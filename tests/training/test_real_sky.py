@@ -32,3 +32,19 @@ def test_summary_fractions_count_only_secure_galaxies():
     assert summary["spectrum"]["within_0.01"] == 1.0 and summary["spectrum"]["within_2sigma"] == 0.5
     assert summary["photometry_r_lt_20"] == {"galaxies": 1, "within_0.05": 1.0}
     assert summary["qso"]["flagged"] == 1.0 and summary["qso"]["within_0.01"] == 0.0
+
+
+def test_a_manga_cube_beside_its_drpall_is_a_secure_galaxy_the_shipped_head_measures(manga_cube):
+    """The MaNGA path end to end: a gzipped LOGCUBE found in a folder, its drpall redshift, the shipped head's
+    redshift from the aperture spectrum (the cube is made from a real SDSS spectrum, tests/conftest.py)."""
+    from galfm.training.real_sky import measure
+    from galfm.training.release import SHIPPED_DIR
+
+    (galaxy,) = read_real_galaxies([manga_cube.parent])
+    assert galaxy.secure and galaxy.catalogue_class == "GALAXY"
+    assert galaxy.catalogue_z == pytest.approx(0.12132, abs=1e-4)
+    from galfm import GalFMProcessor, load_head
+
+    head = load_head(str(SHIPPED_DIR / "galfm-properties"))
+    (row,) = measure(head, GalFMProcessor.from_pretrained(str(SHIPPED_DIR / "galfm")), [galaxy])
+    assert abs(row["spectrum"]["dz"]) < 0.003 and row["spectrum"]["within_2sigma"]

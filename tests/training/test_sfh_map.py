@@ -82,3 +82,13 @@ def test_real_muse_subcube_is_binned_to_what_it_can_reach(tmp_path, capsys):
     with fits.open(tmp_path / "subcub_mosaic_sfh_maps.fits") as maps:
         log_z = maps["LOG_Z"].data
         assert np.isfinite(log_z).sum() == 849 and maps["BINS"].data["SNR"].min() >= 1.0
+
+
+def test_a_manga_cube_is_mapped_on_its_own_sky_grid(manga_cube, tmp_path, capsys):
+    """`galfm sfh-map` reads MaNGA LOGCUBEs too (tests/conftest.py: a disc made from a real SDSS spectrum)."""
+    assert cli_main(["sfh-map", str(manga_cube), "--head", str(SFH_HEAD), "--target-snr", "20",
+                     "--out", str(tmp_path)]) == 0
+    with fits.open(manga_cube) as cube, fits.open(tmp_path / "manga-8485-1901-LOGCUBE_sfh_maps.fits") as maps:
+        assert WCS(maps["LOG_Z"].header).wcs.crval == pytest.approx(WCS(cube["FLUX"].header).celestial.wcs.crval)
+        log_z = maps["LOG_Z"].data
+        assert log_z.shape == (15, 15) and np.isfinite(log_z).sum() >= 200 and maps["BINS"].data["SNR"].min() >= 15
