@@ -79,11 +79,26 @@ def galactic_ebv(meta, columns: list[str], header) -> tuple[float | None, str]:
         a_r = float(np.asarray(meta["EXTINCTION"])[2])
         if np.isfinite(a_r) and a_r > 0:
             return a_r / BAND_COEFFICIENTS["sdss_r"], "sdss_extinction"
-    ra = meta["PLUG_RA"] if meta is not None and "PLUG_RA" in columns else header.get("PLUG_RA")
-    dec = meta["PLUG_DEC"] if meta is not None and "PLUG_DEC" in columns else header.get("PLUG_DEC")
+    ra, dec = sky_position(meta, columns, header)
     if ra is None or dec is None:
         return None, "none"
-    return float(sfd_ebv(float(ra), float(dec))), SFD_MAP_SOURCE
+    return float(sfd_ebv(ra, dec)), SFD_MAP_SOURCE
+
+
+POSITION_COLUMNS = (("PLUG_RA", "PLUG_DEC"), ("RACAT", "DECCAT"), ("FIBER_RA", "FIBER_DEC"), ("RA", "DEC"))
+"""Where a spec file's metadata row (or header) gives the fibre's sky position: plate-era files PLUG_RA/DEC,
+SDSS-V (robotic FPS) files RACAT/DECCAT and FIBER_RA/DEC."""
+
+
+def sky_position(meta, columns: list[str], header) -> tuple[float | None, float | None]:
+    """(ra, dec) in degrees from the first of `POSITION_COLUMNS` the row has (finite), else the header."""
+    for ra_key, dec_key in POSITION_COLUMNS:
+        for source, keys in ((meta, columns), (header, header)):
+            if source is not None and ra_key in keys and dec_key in keys:
+                ra, dec = float(source[ra_key]), float(source[dec_key])
+                if np.isfinite(ra) and np.isfinite(dec):
+                    return ra, dec
+    return None, None
 
 
 def _photometry(meta, columns: list[str], spectrum: dict) -> tuple[dict | None, str | None]:
@@ -127,8 +142,8 @@ def lsf_sigma_angstrom(coadd, coeff1: float | None) -> np.ndarray | None:
     """Gaussian LSF sigma per pixel (Angstrom) from the coadd's ``wdisp``, which idlspec2d gives in pixels of
     ``COEFF1`` dex (1e-4 for SDSS and BOSS): sigma = wdisp * COEFF1 * ln(10) * lambda. Pixels without a positive
     ``wdisp`` (masked ones) take the value interpolated from their neighbours; None without a usable column."""
-    if "wdisp" not in coadd.columns.names:
-        return None
+    if "wdisp" not in [name.lower() for name in coadd.columns.names]:
+        return None  # e.g. SDSS-V files, whose WRESL is not read here
     wdisp = np.asarray(coadd["wdisp"], dtype=np.float64)
     good = np.isfinite(wdisp) & (wdisp > 0)
     if good.sum() < 2:
@@ -164,11 +179,15 @@ def read_spec(path: str | os.PathLike) -> dict[str, Any]:
             "lsf_sigma": lsf_sigma_angstrom(coadd, header.get("COEFF1")),
         }
         plate, mjd, fiber = header.get("PLATEID"), header.get("MJD"), header.get("FIBERID")
+        ra, dec = sky_position(meta, columns, header)
+    # plate-era files by plate-mjd-fibre; SDSS-V's spec-FIELD-MJD-CATALOGID by the name it has
+    object_id = (f"sdss-{plate:04d}-{mjd}-{fiber:04d}" if None not in (plate, mjd, fiber) else
+                 "sdss-" + Path(path).name.split(".fits")[0].removeprefix("spec-"))
     record: dict[str, Any] = {
-        "object_id": f"sdss-{plate:04d}-{mjd}-{fiber:04d}" if None not in (plate, mjd, fiber) else str(path),
+        "object_id": object_id,
         "survey": "sdss",
-        "ra": float(meta["PLUG_RA"]) if meta is not None else None,
-        "dec": float(meta["PLUG_DEC"]) if meta is not None else None,
+        "ra": ra,
+        "dec": dec,
         "spectrum": spectrum,
         "photometry": None,
         "image": None,

@@ -105,3 +105,23 @@ def test_the_line_spread_comes_from_wdisp_at_the_spectrographs_resolution(data_d
 
 def test_a_spectrum_without_valid_wdisp_has_no_line_spread(data_dir):
     assert read_spec(data_dir / "sdss" / "spec-0269-51581-0003.fits")["spectrum"]["lsf_sigma"] is None
+
+
+def test_an_sdss_v_style_file_reads_its_position_and_name(data_dir, tmp_path):
+    """SDSS-V spec-FIELD-MJD-CATALOGID files name the fibre position RACAT/DECCAT and have no PLATEID/FIBERID."""
+    with fits.open(data_dir / "sdss" / "spec-0266-51602-0013.fits") as hdus:
+        table = hdus["SPECOBJ"].data
+        names = {"PLUG_RA": "RACAT", "PLUG_DEC": "DECCAT"}
+        columns = [fits.Column(names.get(c.name, c.name), c.format, array=table[c.name], dim=c.dim)
+                   for c in hdus["SPECOBJ"].columns]
+        primary = hdus[0].copy()
+        for key in ("PLATEID", "FIBERID", "PLUG_RA", "PLUG_DEC", "RA", "DEC"):
+            primary.header.remove(key, ignore_missing=True, remove_all=True)
+        ra, dec = float(table["PLUG_RA"][0]), float(table["PLUG_DEC"][0])
+        path = tmp_path / "spec-101234-59800-27021598048451722.fits"
+        fits.HDUList([primary, hdus["COADD"].copy(),
+                      fits.BinTableHDU.from_columns(columns, name="SPALL")]).writeto(path)
+    record = read_spec(path)
+    assert record["object_id"] == "sdss-101234-59800-27021598048451722"
+    assert (record["ra"], record["dec"]) == pytest.approx((ra, dec))
+    assert record["properties"]["redshift"] == pytest.approx(0.12132, abs=1e-4)
