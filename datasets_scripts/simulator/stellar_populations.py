@@ -193,10 +193,11 @@ def load_stellar_population_grid() -> StellarPopulationGrid:
         bin_weights = np.diff(w_edges, axis=0) / np.diff(bin_edges_yr)[:, None]  # (B, ages): mean over bin
         node_weights = _age_weights(raw_ages, nodes_yr)  # (A, ages): integral 0..node
         bin_spectra, cumulative = [], []
-        for z_index in range(METALLICITIES_ZSUN.size):
-            ssp = bin_onto_edges(raw_wave, np.asarray(hdul[z_index + 1].data, dtype=float), edges)  # (ages, N)
-            bin_spectra.append(bin_weights @ ssp)
-            cumulative.append(node_weights @ ssp)
+        weights = np.concatenate([bin_weights, node_weights])  # both are linear in the SSPs, as is the binning:
+        for z_index in range(METALLICITIES_ZSUN.size):        # weight the ages first, then bin fewer rows
+            both = bin_onto_edges(raw_wave, weights @ np.asarray(hdul[z_index + 1].data, dtype=float), edges)
+            bin_spectra.append(both[:len(bin_weights)])
+            cumulative.append(both[len(bin_weights):])
     bin_live = live @ bin_weights.T
     cumulative_live = live @ node_weights.T
 
@@ -218,8 +219,8 @@ def load_stellar_population_grid() -> StellarPopulationGrid:
             for z_index in range(n_z):
                 hdu = n_z * u + z_index + 1
                 nebular_lines[z_index, u] = neb_weight @ lines_hdul[hdu].data[1:, 1:]
-                cont = bin_onto_edges(cont_wave, np.asarray(cont_hdul[hdu].data[1:, 1:], dtype=float), edges)
-                nebular_continuum[z_index, u] = neb_weight @ cont
+                cont = neb_weight @ np.asarray(cont_hdul[hdu].data[1:, 1:], dtype=float)
+                nebular_continuum[z_index, u] = bin_onto_edges(cont_wave, cont, edges)
     labels = tuple(np.loadtxt(directory / "cloudy_lines.txt", dtype=str, delimiter="}").tolist())
 
     return StellarPopulationGrid(
