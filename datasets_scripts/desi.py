@@ -87,11 +87,13 @@ def lsf_sigma_angstrom(resolution: np.ndarray, wavelength: np.ndarray) -> np.nda
 
 
 def redshift_file(coadd: Path) -> Path | None:
-    """The redrock (or older zbest) file beside a coadd, by DESI's naming."""
+    """The redrock (or older zbest) file beside a coadd, by DESI's naming (gzipped or not, either of them)."""
+    stem = coadd.name.removesuffix(".gz")
     for prefix in ("redrock-", "zbest-"):
-        candidate = coadd.with_name(coadd.name.replace("coadd-", prefix, 1))
-        if candidate.is_file():
-            return candidate
+        for suffix in ("", ".gz"):
+            candidate = coadd.with_name(stem.replace("coadd-", prefix, 1) + suffix)
+            if candidate.is_file():
+                return candidate
     return None
 
 

@@ -80,3 +80,16 @@ def test_a_resolution_matrix_of_a_gaussian_gives_its_sigma():
     kernel = np.exp(-0.5 * (offsets / 1.1) ** 2)
     diagonals = np.repeat((kernel / kernel.sum())[:, None], wavelength.size, axis=1)
     np.testing.assert_allclose(lsf_sigma_angstrom(diagonals, wavelength), 1.1 * 0.8, rtol=2e-3)
+
+
+def test_a_gzipped_coadd_finds_its_redrock_file(data_dir, tmp_path):
+    import gzip
+
+    from galfm.datasets_scripts.desi import redshift_file
+
+    coadd = tmp_path / TILE.replace(".fits", ".fits.gz")
+    coadd.write_bytes(gzip.compress((data_dir / "desi" / TILE).read_bytes()))
+    shutil.copy(data_dir / "desi" / TILE.replace("coadd-", "redrock-"), tmp_path)
+    assert redshift_file(coadd) == tmp_path / TILE.replace("coadd-", "redrock-")
+    (record,) = read_coadd(coadd, redshift_file(coadd))
+    assert record["properties"]["redshift"] == pytest.approx(0.36874, abs=1e-5)
