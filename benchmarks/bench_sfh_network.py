@@ -103,14 +103,15 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(2)
     work = Path(args.work)
-    timings = {}
+    earlier = work / "sfh_network.json"  # a re-run reuses WORK's survey and head, and quotes their first timings
+    timings = json.loads(earlier.read_text()).get("timings_s", {}) if earlier.is_file() else {}
 
     data = work / "data"
     start = time.perf_counter()
     if not (data / "README.md").is_file():
         write_survey(SimulationConfig(n=args.galaxies, seed=3, surveys=("muse", "phangs_hst"), bright_fraction=1.0,
                                       min_spectrum_snr=20.0), data, num_proc=2)
-    timings["simulate"] = time.perf_counter() - start
+        timings["simulate"] = time.perf_counter() - start
 
     run = work / "sfh_muse"
     start = time.perf_counter()
@@ -118,7 +119,7 @@ def main() -> int:
         finetune(FinetuneConfig(task="sfh", data=str(data), output_dir=str(run), base=str(SHIPPED_DIR / "galfm"),
                                 inputs=["spectrum", "photometry"], band_prefixes=["all"], max_steps=args.steps,
                                 time_limit_minutes=args.minutes, input_subsets=True, max_eval_samples=400, seed=0))
-    timings["finetune"] = time.perf_counter() - start
+        timings["finetune"] = time.perf_counter() - start
     metrics = json.loads((run / "metrics.json").read_text())
 
     reference = linear_reference(data, test_size=400)

@@ -4,8 +4,9 @@ The check an SFH map needs: the galaxy's rest-frame physics (``sed``) in rings, 
 younger and metal-poorer outwards (as in CALIFA/MaNGA discs, e.g. Sanchez-Blazquez et al. 2014), seen through
 the MUSE spectrograph (``instruments.SPECTROGRAPHS["muse"]``: its wavelength grid and LSF) at a chosen S/N per
 spaxel. The file has the ESO pipeline's layout (DATA, STAT in 1e-20 erg/s/cm2/A, a celestial and spectral WCS)
-so ``galfm sfh-map`` reads it like a real cube, plus the truth maps LOG_AGE_MW (log10 Gyr), LOG_Z and the stellar
-mass per spaxel (MASS).
+so ``galfm sfh-map`` reads it like a real cube, seen through the Milky Way's dust at its sky position (SFD, as
+the readers correct it: `galfm.datasets_scripts.galactic_extinction`), plus the truth maps LOG_AGE_MW (log10
+Gyr), LOG_Z and the stellar mass per spaxel (MASS).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from astropy.wcs import WCS
 
 from galfm.properties_galfm import mass_weighted_log_age
 
+from ..galactic_extinction import sfd_ebv, spectrum_transmission
 from .instruments import SPECTROGRAPHS
 from .priors import delayed_tau_bin_sfr
 from .sed import GalaxyParameters
@@ -47,6 +49,9 @@ def ring_parameters(radius: np.ndarray, redshift: float) -> tuple[GalaxyParamete
     return params, mass_weighted_log_age(mass), mass_weighted_log_z(mass, log_z)
 
 
+CUBE_RADEC = (150.0, 2.0)  # degrees: the COSMOS field, E(B-V)_SFD ~ 0.02
+
+
 def simulate_cube(path: str | Path, size: int = 24, redshift: float = 0.02, scale_length_spaxels: float = 4.0,
                   central_snr: float = 8.0, rings: int = 12, seed: int = 0) -> Path:
     """Write a MUSE-format cube of ``size`` x ``size`` spaxels (0.2") of an exponential disc whose central spaxel
@@ -67,13 +72,14 @@ def simulate_cube(path: str | Path, size: int = 24, redshift: float = 0.02, scal
     ring = np.clip(np.floor(radius / (3.0 / rings)).astype(int), 0, rings - 1)
     light = np.exp(-radius)  # median flux per spaxel, an exponential disc; 1 at the centre
     clean = spectra[ring] * (per_unit_light[ring] * light)[..., None]  # (y, x, wavelength)
+    clean *= spectrum_transmission(muse.wavelength, float(sfd_ebv(*CUBE_RADEC)))  # the sky's own foreground dust
     sigma = muse.noise_sigma() / np.median(muse.noise_sigma()) / central_snr
     noisy = clean + rng.standard_normal(clean.shape) * sigma
     mass = sed.stellar_mass[ring] * per_unit_light[ring] * light
 
     wcs = WCS(naxis=3)
     wcs.wcs.ctype = ["RA---TAN", "DEC--TAN", "WAVE"]
-    wcs.wcs.crval = [150.0, 2.0, muse.wavelength[0]]
+    wcs.wcs.crval = [*CUBE_RADEC, muse.wavelength[0]]
     wcs.wcs.crpix = [centre + 1, centre + 1, 1]
     wcs.wcs.cdelt = [-MUSE_PIXEL_ARCSEC / 3600, MUSE_PIXEL_ARCSEC / 3600, float(np.diff(muse.wavelength)[0])]
     wcs.wcs.cunit = ["deg", "deg", "Angstrom"]

@@ -63,9 +63,10 @@ def test_sfh_maps_recover_the_metallicity_gradient_of_a_simulated_cube(gradient_
         assert maps["BINS"].data["SFH"].shape == (count, 16)
         np.testing.assert_allclose(maps["BINS"].data["SFH"].sum(1), 1.0, atol=1e-4)
         true_z = bin_average(truth["LOG_Z"].data, result.bins, truth["MASS"].data)
-    # measured with the shipped head: Spearman 0.95 on this cube (77 bins); the age gradient is not recovered
-    # (Spearman ~0.05), which bench_sfh_network.py records. A second pretraining run of the same recipe and data gave
-    # an SFH head at 0.06 here (benchmarks/RESULTS.md, the shipped models): this guards the shipped weights
+    # measured with the shipped head: Spearman 0.95 on this cube (77 bins); its age gradient is not robust (Spearman
+    # 0.08-0.72 on bench_sfh_network.py's cube with changes as small as a 2% colour tilt), so it is not asserted.
+    # A second pretraining run of the same recipe and data gave an SFH head at 0.06 here (benchmarks/RESULTS.md, the
+    # shipped models): this guards the shipped weights
     assert spearmanr(true_z, result.log_z)[0] > 0.4
 
 
@@ -92,3 +93,18 @@ def test_a_manga_cube_is_mapped_on_its_own_sky_grid(manga_cube, tmp_path, capsys
         assert WCS(maps["LOG_Z"].header).wcs.crval == pytest.approx(WCS(cube["FLUX"].header).celestial.wcs.crval)
         log_z = maps["LOG_Z"].data
         assert log_z.shape == (15, 15) and np.isfinite(log_z).sum() >= 200 and maps["BINS"].data["SNR"].min() >= 15
+
+
+def test_a_simulated_cube_read_back_carries_no_milky_way_tilt(tmp_path, monkeypatch):
+    """The simulated cube is dimmed by the foreground dust at its position and the reader de-reddens it there: the
+    same galaxy behind little (COSMOS) or much dust (E(B-V) ~ 0.5) reads back alike."""
+    from galfm.datasets_scripts.simulator import cube as cube_module
+
+    spectra = []
+    for radec in ((150.0, 2.0), (83.8, -4.0)):
+        monkeypatch.setattr(cube_module, "CUBE_RADEC", radec)
+        loaded = load_cube(cube_module.simulate_cube(tmp_path / f"cube_{radec[0]}.fits", size=6, central_snr=1e5))
+        spectra.append(loaded.flux[:, 2, 2])
+    assert float(load_cube(tmp_path / "cube_83.8.fits").extinction_flags[0].split("=")[1]) > 0.4
+    ratio = spectra[1] / spectra[0]
+    assert np.median(np.abs(ratio - 1)) < 1e-3
