@@ -111,12 +111,12 @@ def _drpall_redshifts(catalogues: tuple[tuple[str, int], ...]) -> tuple[tuple[st
 
 def read_manga_cube(path: str | os.PathLike, positions: list[tuple[float, float]] | None = None,
                     aperture_arcsec: float = 1.5, spaxels: bool = False) -> list[dict[str, Any]]:
-    """Aperture spectra at ``positions`` (ra, dec in degrees; default: the target), or every spaxel, with the
-    drpall redshift where a catalogue is beside the cube (flag ``manga_z_source=drpall``)."""
+    """Aperture spectra at ``positions`` (ra, dec in degrees; default: the target), or every spaxel (ids
+    ``manga-PLATE-IFU-ap0``, ``manga-PLATE-IFU-Y-X``), with the drpall redshift where a catalogue is beside the cube
+    (flag ``manga_z_source=drpall``)."""
     cube = load_manga_cube(path)
-    name = Path(path).name.split(".fits")[0]
-    records = cube_records(cube, name, positions or [cube.target], aperture_arcsec, spaxels)
     plateifu = next(f for f in cube.flags if f.startswith("manga_plateifu=")).split("=", 1)[1]
+    records = cube_records(cube, plateifu, positions or [cube.target], aperture_arcsec, spaxels)
     z = drpall_redshifts(Path(path).parent).get(plateifu)
     if z is not None:
         for record in records:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .configuration_galfm import PRESET_PARAMETERS, PRESETS
+from .datasets_scripts import available_surveys
 from .datasets_scripts.convert import convert_survey
 from .datasets_scripts.simulator import SimulationConfig, finalize_survey, write_survey
 from .filters_galfm import available_bands, band_source, band_summary
@@ -189,8 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=_cmd_simulate)
 
     convert = sub.add_parser("convert", help="a directory of survey files -> Parquet shards + dataset card")
-    convert.add_argument("--survey", required=True, help="sdss, desi, legacysurvey, galex, jpas, jplus, euclid, "
-                         "euclid_mer, muse, phangs_hst, galaxyzoo")
+    convert.add_argument("--survey", required=True, help=", ".join(available_surveys()))
     convert.add_argument("--data-dir", required=True, help="folder of the survey's own files (searched recursively)")
     convert.add_argument("--out", required=True, help="output folder (data/train-*.parquet + README.md)")
     convert.add_argument("--shard-size", type=int, default=1000, help="records per Parquet shard")

@@ -31,7 +31,7 @@ def test_the_target_aperture_is_the_sum_of_its_spaxels_dereddened(manga_cube, pr
     assert record["properties"]["redshift"] == pytest.approx(0.12132, abs=1e-4)
     assert {"manga_class=GALAXY", "manga_z_source=drpall", "mw_ebv=0.0500", "mw_ebv_source=manga_ebvgal",
             "manga_aperture_arcsec=1.5"} <= set(record["flags"])
-    assert record["survey"] == "manga" and record["object_id"] == "manga-manga-8485-1901-LOGCUBE-ap0"
+    assert record["survey"] == "manga" and record["object_id"] == "manga-8485-1901-ap0"
     processor(record)
 
 
