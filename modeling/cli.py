@@ -50,6 +50,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     try:
         config = SimulationConfig(n=args.n, seed=args.seed, surveys=tuple(args.surveys.split(",")),
                                   variant=args.variant, r_limit=args.r_limit, bright_fraction=args.bright_fraction,
+                                  bright_r_limit=args.bright_r_limit,
                                   min_spectrum_snr=args.min_spectrum_snr,
                                   anomaly_fraction=args.anomaly_fraction,
                                   shard_size=args.shard_size)
@@ -174,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--r-limit", type=float, default=22.5, help="flux limit: keep galaxies with SDSS r < this")
     simulate.add_argument("--bright-fraction", type=float, default=0.3,
                           help="share of the galaxies drawn from a bright selection, SDSS r < 17.77 (main sample)")
+    simulate.add_argument("--bright-r-limit", type=float, default=17.77,
+                          help="r limit of the bright selection (17.77: SDSS main sample; 19.5: DESI BGS Bright)")
     simulate.add_argument("--min-spectrum-snr", type=float, default=None,
                           help="lift fainter spectra to a S/N per Angstrom between this and 2.5x it (binned-IFU or "
                                "deep-spectrum setting, e.g. 20 for the SFH network's MUSE spectra)")

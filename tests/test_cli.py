@@ -56,3 +56,32 @@ def test_quick_demo_runs_the_shipped_model_end_to_end_and_resumes(tmp_path, data
     assert main(["demo", "--quick", "--out", str(tmp_path), "--data-dir", str(data_dir)]) == 0
     assert weights.stat().st_mtime_ns == stamp
     assert "fine-tuning" not in capsys.readouterr().out
+
+
+def test_the_dataset_cards_command_writes_the_same_survey_again(tmp_path):
+    """The card names every non-default selection option (a card without them would reproduce another survey);
+    here a DESI-BGS-like bright selection (r < 19.5)."""
+    import hashlib
+    import shlex
+
+    import numpy as np
+
+    from galfm.datasets_scripts import load_records
+
+    first = tmp_path / "first"
+    assert main(["simulate", "--n", "60", "--seed", "4", "--surveys", "sdss", "--bright-fraction", "1",
+                 "--bright-r-limit", "19.5", "--shard-size", "40", "--out", str(first)]) == 0
+    card = (first / "README.md").read_text()
+    command = card.split("Made with: `", 1)[1].split("`", 1)[0]
+    assert "--bright-r-limit 19.5" in command and "--bright-fraction 1.0" in command
+    again = tmp_path / "again"
+    assert main(shlex.split(command.replace("--out DIR", f"--out {again}"))[1:]) == 0
+
+    def digest(folder):
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((folder / "data").glob("*"))}
+
+    assert digest(first) == digest(again)
+    r_mag = [22.5 - 2.5 * np.log10(r["photometry"]["flux"][r["photometry"]["band"].index("sdss_r")])
+             for r in load_records(first, "train")]
+    assert np.median(r_mag) < 19.5 + 2.0  # fibre magnitudes: the total light is brighter than 19.5
+    assert main(["simulate", "--n", "5", "--bright-r-limit", "nan", "--out", str(tmp_path / "bad")]) == 2

@@ -44,13 +44,27 @@ def _overview_plot(out: Path) -> str | None:
     return "overview.png"
 
 
+SELECTION_FLAGS = (("r_limit", "--r-limit"), ("bright_fraction", "--bright-fraction"),
+                   ("bright_r_limit", "--bright-r-limit"), ("min_spectrum_snr", "--min-spectrum-snr"),
+                   ("anomaly_fraction", "--anomaly-fraction"), ("shard_size", "--shard-size"))
+
+
+def simulate_command(config) -> str:
+    """The `galfm simulate` command that writes this survey again, with every selection option that is not the
+    default (a card that left them out would reproduce another survey)."""
+    default = type(config)(n=config.n, variant=config.variant)
+    options = "".join(f" {flag} {getattr(config, name)}" for name, flag in SELECTION_FLAGS
+                      if getattr(config, name) != getattr(default, name))
+    return (f"galfm simulate --n {config.n} --seed {config.seed} --surveys {','.join(config.surveys)} "
+            f"--variant {config.variant}{options} --out DIR")
+
+
 def write_dataset_card(out: Path, config, summary: dict, split_names: Sequence[str], variants: Mapping[str, str]
                        ) -> None:
     """``out/README.md`` (+ ``overview.png``) of a written survey; ``variants``: name -> what it adds."""
     plot = _overview_plot(out)
     splits = "\n".join(f"  - split: {s}\n    path: data/{s}-*" for s in split_names if summary["splits"][s])
-    command = (f"galfm simulate --n {config.n} --seed {config.seed} --surveys {','.join(config.surveys)} "
-               f"--variant {config.variant} --out DIR")
+    command = simulate_command(config)
     counts = ", ".join(f"{k}: {v}" for k, v in summary["splits"].items())
     anomalies = ", ".join(f"{k}: {v}" for k, v in summary["anomalies"].items())
     text = render("dataset_simulated.md", variant=config.variant, size_category=_size_category(config.n),

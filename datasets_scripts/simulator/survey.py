@@ -86,6 +86,10 @@ class SimulationConfig:
             raise ValueError(f"variant: {self.variant!r} is not one of {list(VARIANTS)}.")
         if not 0.0 <= self.bright_fraction <= 1.0:
             raise ValueError(f"bright_fraction: {self.bright_fraction} is not a fraction in [0, 1].")
+        for name in ("r_limit", "bright_r_limit"):
+            if not 10.0 < getattr(self, name) < 30.0:  # also refuses NaN
+                raise ValueError(f"{name}: {getattr(self, name)} is not an AB magnitude limit in SDSS r (e.g. 17.77 "
+                                 "for the SDSS main sample, 19.5 for DESI BGS Bright, 22.5 for a deep survey).")
         if self.min_spectrum_snr is not None and not self.min_spectrum_snr > 0:
             raise ValueError(f"min_spectrum_snr: {self.min_spectrum_snr} must be a positive S/N per Angstrom.")
         if self.n < 1:
