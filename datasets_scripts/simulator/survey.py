@@ -26,6 +26,7 @@ from ..schema import empty_properties
 from .dataset_card import write_dataset_card
 from .imaging import render_images
 from .instruments import IMAGING_SURVEYS, KNOWN_SURVEYS, PHOTOMETRIC_SURVEYS, SPECTROGRAPHS
+from .narrow_line_agn import add_narrow_line_regions, draw_narrow_line_regions
 from .photometry import maggies, photometry_grid
 from .priors import Population, draw_population, flux_limit_redshift
 from .sed import GalaxySED, RestFrameSED, observed_flux_density
@@ -232,6 +233,13 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
     pop = Population.concatenate([p for p, _, _ in samples])
     sed = RestFrameSED.concatenate([e for _, e, _ in samples])
     f_obs = np.concatenate([f for _, _, f in samples])
+    # narrow-line AGN and LINERs from their own stream, so that the rest of the realisation does not depend on them
+    nlr_kind, nlr_ew = draw_narrow_line_regions(np.random.default_rng(np.random.SeedSequence([config.seed, chunk, 1])),
+                                                np.log10(sed.stellar_mass), pop.quenched)
+    hosts = add_narrow_line_regions(sed, model, nlr_kind, nlr_ew, pop.params.av)
+    if hosts.size:  # their light changed: observe it again
+        f_obs[hosts] = observed_flux_density(sed.luminosity[hosts], sed.redshift[hosts],
+                                             sed.luminosity_distance_cm[hosts], photometry_grid(), model.grid.edges)
     ews = _line_equivalent_widths(sed, model)
 
     anomaly = np.array([None] * m, dtype=object)
@@ -256,7 +264,8 @@ def simulate_chunk(config: SimulationConfig, chunk: int) -> list[dict]:
         record = {"object_id": f"sim{config.seed}-{first + g:08d}", "survey": f"simulated-{config.variant}",
                   "ra": float(pop.ra[g]), "dec": float(pop.dec[g]), "spectrum": spectra.get(g), "photometry": None,
                   "image": None, "properties": _labels(pop, sed, model, g, ews, morphology),
-                  "anomaly": None if anomaly[g] is None else str(anomaly[g])}
+                  "anomaly": None if anomaly[g] is None else str(anomaly[g]),
+                  "flags": [f"narrow_line_agn={nlr_kind[g]}"] if nlr_kind[g] is not None else []}
         if bands:
             measured, sigma, present = photometry
             keep = present[g]
