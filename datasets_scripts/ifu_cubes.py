@@ -7,10 +7,8 @@ import os
 
 from astropy.io import fits
 
-from .manga import load_manga_cube
+from .manga import MANGA_HDUS, load_manga_cube
 from .muse import Cube, load_cube
-
-MANGA_HDUS = frozenset({"FLUX", "IVAR", "MASK", "WAVE"})
 
 
 def load_ifu_cube(path: str | os.PathLike) -> Cube:

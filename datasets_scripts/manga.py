@@ -17,6 +17,7 @@ aperture on the target (the size of an SDSS fibre); ``spaxels=True`` gives every
 from __future__ import annotations
 
 import os
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,18 +35,20 @@ from .survey_reader import SurveyReader
 UNUSABLE_BITS = (0, 1, 2, 3, 10)  # NOCOV, LOWCOV, DEADFIBER, FORESTAR, DONOTUSE
 UNUSABLE_MASK = sum(1 << b for b in UNUSABLE_BITS)
 LSF_HDUS = ("LSFPOST", "DISP")  # DR17, DR15: post-pixelised Gaussian sigma, Angstrom
+MANGA_HDUS = frozenset({"FLUX", "IVAR", "MASK", "WAVE"})
+"""The extensions that make a file a MaNGA cube (how `ifu_cubes` and the real-sky benchmark recognise one)."""
 EXPECTED = "a MaNGA manga-PLATE-IFU-LOGCUBE.fits(.gz) (FLUX, IVAR, MASK, WAVE extensions)"
 
 
 def _bunit(header) -> str:
     """MaNGA's BUNIT in astropy's spelling: '1E-17 erg/s/cm^2/Ang/spaxel' -> '1E-17 erg/s/cm^2/Angstrom'."""
-    text = str(header.get("BUNIT", "1E-17 erg/s/cm^2/Ang/spaxel"))
-    return text.replace("/spaxel", "").replace("Ang", "Angstrom").replace("Angstromstrom", "Angstrom")
+    text = str(header.get("BUNIT", "1E-17 erg/s/cm^2/Ang/spaxel")).replace("/spaxel", "")
+    return re.sub(r"\bAng\b", "Angstrom", text)
 
 
 def load_manga_cube(path: str | os.PathLike) -> Cube:
     """The FLUX/IVAR cube of a MaNGA LOGCUBE in record units, de-reddened, with its LSF and target flags."""
-    with open_fits(path, EXPECTED, ["FLUX", "IVAR", "MASK", "WAVE"]) as hdus:
+    with open_fits(path, EXPECTED, sorted(MANGA_HDUS)) as hdus:
         primary, header = hdus[0].header.copy(), hdus["FLUX"].header.copy()
         flux = np.asarray(hdus["FLUX"].data, dtype=float)
         ivar = np.asarray(hdus["IVAR"].data, dtype=float)
@@ -68,14 +71,16 @@ def load_manga_cube(path: str | os.PathLike) -> Cube:
     else:
         ebv, source = float(sfd_ebv(*target)), SFD_MAP_SOURCE
     boost = (1.0 / spectrum_transmission(wavelength, ebv))[:, None, None]
-    flags = [f"manga_plateifu={str(primary.get('PLATEIFU', Path(path).name)).strip()}"]
+    plateifu = str(primary.get("PLATEIFU", Path(path).name.split(".fits")[0])).strip()
+    flags = [f"manga_plateifu={plateifu}"]
     if int(primary.get("MNGTARG1", 0) or 0) > 0:
         flags.append("manga_class=GALAXY")
     if lsf is not None:
         lsf = np.where(np.isfinite(lsf) & (lsf > 0), lsf, np.nan)
         lsf = np.where(np.isnan(lsf), np.nanmedian(lsf, axis=(1, 2), keepdims=True), lsf)
     return Cube(wavelength, np.where(good, flux, 0.0) * scale * boost, var * (scale * boost) ** 2, good, wcs,
-                header, extinction_flags(ebv, source), survey="manga", lsf_sigma=lsf, flags=flags, target=target)
+                header, extinction_flags(ebv, source), survey="manga", lsf_sigma=lsf, flags=flags, target=target,
+                name=plateifu)
 
 
 def _target(primary, wcs: WCS, shape: tuple[int, ...]) -> tuple[float, float]:
@@ -115,9 +120,8 @@ def read_manga_cube(path: str | os.PathLike, positions: list[tuple[float, float]
     ``manga-PLATE-IFU-ap0``, ``manga-PLATE-IFU-Y-X``), with the drpall redshift where a catalogue is beside the cube
     (flag ``manga_z_source=drpall``)."""
     cube = load_manga_cube(path)
-    plateifu = next(f for f in cube.flags if f.startswith("manga_plateifu=")).split("=", 1)[1]
-    records = cube_records(cube, plateifu, positions or [cube.target], aperture_arcsec, spaxels)
-    z = drpall_redshifts(Path(path).parent).get(plateifu)
+    records = cube_records(cube, positions or [cube.target], aperture_arcsec, spaxels)
+    z = drpall_redshifts(Path(path).parent).get(cube.name)
     if z is not None:
         for record in records:
             record["properties"] = {"redshift": z}

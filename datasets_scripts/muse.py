@@ -60,6 +60,8 @@ class Cube:
     """Flags of the whole cube (e.g. its target class); every record carries them."""
     target: tuple[float, float] | None = None
     """(ra, dec) in degrees of the object the cube was pointed at, where the file names it (MaNGA)."""
+    name: str = ""
+    """What its records are named by (``{survey}-{name}-ap0``): the file's stem (MUSE), PLATEIFU (MaNGA)."""
 
     @property
     def pixel_arcsec(self) -> float:
@@ -95,7 +97,7 @@ def load_cube(path: str | os.PathLike) -> Cube:
     ebv = float(sfd_ebv(centre.ra.deg, centre.dec.deg))
     boost = (1.0 / spectrum_transmission(wavelength, ebv))[:, None, None]
     return Cube(wavelength, np.where(good, data, 0.0) * scale * boost, np.where(good, stat, 0.0) * (scale * boost)**2,
-                good, wcs, header, extinction_flags(ebv, SFD_MAP_SOURCE))
+                good, wcs, header, extinction_flags(ebv, SFD_MAP_SOURCE), name=Path(path).stem)
 
 
 def region_record(cube: Cube, select: np.ndarray, object_id: str, flags: list[str],
@@ -121,14 +123,15 @@ def region_record(cube: Cube, select: np.ndarray, object_id: str, flags: list[st
 def read_cube(path: str | os.PathLike, positions: list[tuple[float, float]] | None = None,
               aperture_arcsec: float = 1.0, spaxels: bool = False) -> list[dict[str, Any]]:
     """Aperture spectra at ``positions`` (ra, dec in degrees; default: the cube centre), or every spaxel."""
-    return cube_records(load_cube(path), Path(path).stem, positions, aperture_arcsec, spaxels)
+    return cube_records(load_cube(path), positions, aperture_arcsec, spaxels)
 
 
-def cube_records(cube: Cube, name: str, positions: list[tuple[float, float]] | None = None,
-                 aperture_arcsec: float = 1.0, spaxels: bool = False) -> list[dict[str, Any]]:
+def cube_records(cube: Cube, positions: list[tuple[float, float]] | None = None, aperture_arcsec: float = 1.0,
+                 spaxels: bool = False) -> list[dict[str, Any]]:
     """Records of a loaded cube: aperture spectra at ``positions`` (default: the cube centre) or every spaxel;
     ids ``{survey}-{name}-ap{k}`` / ``{survey}-{name}-{y}-{x}``, the aperture in the flag
     ``{survey}_aperture_arcsec=...``."""
+    name = cube.name
     ny, nx = cube.flux.shape[1:]
     yy, xx = np.mgrid[:ny, :nx]
     if spaxels:

@@ -24,7 +24,7 @@ from astropy.io import fits
 
 from galfm.datasets_scripts.desi import read_coadd, redshift_file
 from galfm.datasets_scripts.eso_phase3 import read_phase3_spectrum
-from galfm.datasets_scripts.manga import read_manga_cube
+from galfm.datasets_scripts.manga import MANGA_HDUS, read_manga_cube
 from galfm.datasets_scripts.schema import redshift_is_flagged
 from galfm.datasets_scripts.sdss import read_spec
 from galfm.heads_galfm import REDSHIFT_SOURCES, GalFMForPropertyPrediction, load_head
@@ -97,7 +97,7 @@ def file_format(path: Path) -> str | None:
         return "desi"
     if "PHASE3SPECTRA" in names:
         return "eso_phase3"
-    if {"FLUX", "IVAR", "MASK", "WAVE"} <= names:
+    if MANGA_HDUS <= names:
         return "manga"
     return None
 

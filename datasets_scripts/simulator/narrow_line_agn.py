@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .sed import AV_TO_TAU, GalaxySED, RestFrameSED
+from galfm.properties_galfm import EMISSION_LINES
+
+from .sed import AV_TO_TAU, GalaxySED, RestFrameSED, continuum_beside
 
 NLR_FRACTION_MAX = 0.4
 SEYFERT_SHARE = 0.3
@@ -59,19 +61,17 @@ def draw_narrow_line_regions(rng: np.random.Generator, log_mstar: np.ndarray, qu
 def add_narrow_line_regions(sed: RestFrameSED, model: GalaxySED, kind: np.ndarray, halpha_ew: np.ndarray,
                             av: np.ndarray) -> np.ndarray:
     """Add each host's narrow lines to ``sed`` (lines and spectrum, in place); returns the rows changed."""
-    rows = np.flatnonzero(kind != None)  # noqa: E711 - an object array of class names and None
+    rows = np.flatnonzero([k is not None for k in kind])
     if rows.size == 0:
         return rows
     labels = model.grid.line_labels
     halpha = labels.index("H  1  6562.80A")
-    side = (np.abs(model.wavelength - model.grid.line_wavelengths[halpha]) > 20) & (
-        np.abs(model.wavelength - model.grid.line_wavelengths[halpha]) < 60)
-    continuum = sed.continuum[rows][:, side].mean(axis=1)  # L_sun / A at H alpha, after dust
-    added = np.zeros((rows.size, len(labels)))
-    for k, (g, name) in enumerate(zip(rows, kind[rows])):
-        for label, ratio in NARROW_LINE_RATIOS[name].items():
-            added[k, labels.index(label)] = ratio
-        added[k] *= halpha_ew[g] * continuum[k]  # intrinsic H alpha set so that its observed EW is as drawn
+    continuum = continuum_beside(sed, model.wavelength, EMISSION_LINES["halpha"])[rows]  # after dust
+    ratios = {name: np.zeros(len(labels)) for name in NARROW_LINE_RATIOS}
+    for name, lines in NARROW_LINE_RATIOS.items():
+        ratios[name][[labels.index(label) for label in lines]] = list(lines.values())
+    # intrinsic H alpha set so that its observed EW is as drawn
+    added = np.stack([ratios[name] for name in kind[rows]]) * (halpha_ew[rows] * continuum)[:, None]
     dimming = np.exp(-AV_TO_TAU * np.asarray(av, dtype=float)[rows, None]
                      * (model.line_dust_curve[None, :] - model.line_dust_curve[None, [halpha]]))
     added *= dimming  # each line dimmed by the diffuse dust relative to H alpha (whose EW was drawn as observed)

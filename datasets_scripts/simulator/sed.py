@@ -290,6 +290,13 @@ class GalaxySED:
         return continuum
 
 
+def continuum_beside(sed: RestFrameSED, wavelength: np.ndarray, centre: float) -> np.ndarray:
+    """(G,) mean rest-frame continuum (L_sun/A) 20-60 A either side of ``centre``: what a line's equivalent width
+    is measured against."""
+    side = (np.abs(wavelength - centre) > 20) & (np.abs(wavelength - centre) < 60)
+    return sed.continuum[:, side].mean(axis=1)
+
+
 def observed_flux_density(sed_luminosity: np.ndarray, redshift: np.ndarray, luminosity_distance_cm: np.ndarray,
                           observed_edges: np.ndarray, rest_edges: np.ndarray) -> np.ndarray:
     """Mean observed f_lambda (erg/s/cm^2/Angstrom) in each observed pixel between ``observed_edges``.

@@ -54,8 +54,8 @@ class FluxLimit:
 
     # -- 1. the bound ------------------------------------------------------------------------------------------
     def _kernel(self, log1pz: np.ndarray) -> np.ndarray:
-        """(Z, n) band maggies per L_sun/A on each rest pixel of ``pixels``, for a galaxy at 4 pi d_L^2 = L_sun/(erg/s)
-        cm^2 (the scale keeps the table within float32).
+        """(redshifts, n) band maggies per L_sun/A on each rest pixel of ``pixels``, for a galaxy at 4 pi d_L^2 =
+        L_sun/(erg/s) cm^2 (the scale keeps the table within float32).
 
         The operator of `observed_flux_density` followed by `band_maggies`, transposed: observed pixel j takes the
         rest pixels between its blueshifted edges, so rest pixel p contributes the integral over [p, p + 1] of
@@ -128,10 +128,10 @@ class FluxLimit:
         exact flux of those it keeps, in order, only until ``at_most`` are found."""
         maybe = np.flatnonzero(self.maggies_bound(params) * BOUND_MARGIN > self.maggies)
         wanted = maybe.size if at_most is None else at_most
-        found, start = [], 0
-        while start < maybe.size and sum(f.size for f in found) < wanted:
-            missing = wanted - sum(f.size for f in found)
-            batch = maybe[start:start + int(1.25 * missing) + 8]
+        found, count, start = [], 0, 0
+        while start < maybe.size and count < wanted:
+            batch = maybe[start:start + int(1.25 * (wanted - count)) + 8]
             found.append(batch[self.band_maggies(params.subset(batch)) > self.maggies])
+            count += found[-1].size
             start += batch.size
         return np.concatenate(found)[:wanted] if found else maybe[:0]

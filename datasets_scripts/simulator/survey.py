@@ -29,7 +29,7 @@ from .instruments import IMAGING_SURVEYS, KNOWN_SURVEYS, PHOTOMETRIC_SURVEYS, SP
 from .narrow_line_agn import add_narrow_line_regions, draw_narrow_line_regions
 from .photometry import maggies, photometry_grid
 from .priors import Population, draw_population, flux_limit_redshift
-from .sed import GalaxySED, RestFrameSED, observed_flux_density
+from .sed import GalaxySED, RestFrameSED, continuum_beside, observed_flux_density
 from .selection import FluxLimit
 from .stellar_populations import L_SUN_ERG_S, mass_weighted_log_z
 
@@ -145,10 +145,8 @@ def _add_qso(sed: RestFrameSED, rows: np.ndarray, rng: np.random.Generator, wave
 def _line_equivalent_widths(sed: RestFrameSED, model: GalaxySED) -> dict[str, np.ndarray]:
     """Rest-frame EW (A, emission > 0) against the mean continuum 20-60 A either side of the line."""
     out = {}
-    wave = model.wavelength
     for name, centre in EMISSION_LINES.items():
-        side = (np.abs(wave - centre) > 20) & (np.abs(wave - centre) < 60)
-        continuum = sed.continuum[:, side].mean(axis=1)
+        continuum = continuum_beside(sed, model.wavelength, centre)
         line = sed.line_luminosity[:, model.grid.line_index(name)].sum(axis=1)
         out[name] = line / np.maximum(continuum, 1e-30)
     return out
