@@ -132,6 +132,11 @@ class GalFMPropertyOutput(ModelOutput):
         photometric_redshift_grid (`(grid,)`), photometric_redshift_pdf (`(batch, grid)`): the same for the
             photometric fit (zeros where it was not used).
         redshift_peak_probability (`(batch,)`): the posterior's share in the reported peak.
+        redshift_delta_chi2 (`(batch,)`), redshift_warning (`(batch,)`): for a redshift from the spectrum scan, how
+            much worse the best fit more than ``scan_delta_chi2_window_kms`` away is (the pipelines' DELTACHI2),
+            and True where that is below ``scan_min_delta_chi2`` (9): the spectrum does not single the redshift
+            out, so treat it as one guess among several (redrock's ZWARN SMALL_DELTA_CHI2). NaN and False where
+            the scan did not answer (a photometric redshift is judged by its pdf and peak probability).
         encoder_redshift (`(batch, 2)`): the encoder's own redshift mean and std, the scans' prior.
         is_qso (`(batch,)`), qso_score (`(batch,)`): the broad-line QSO class and its score (galaxy-fit minus
             QSO-fit chi2 over the reduced chi2; large means not a normal galaxy).
@@ -146,6 +151,8 @@ class GalFMPropertyOutput(ModelOutput):
     photometric_redshift_grid: torch.Tensor | None = None
     photometric_redshift_pdf: torch.Tensor | None = None
     redshift_peak_probability: torch.Tensor | None = None
+    redshift_delta_chi2: torch.Tensor | None = None
+    redshift_warning: torch.Tensor | None = None
     encoder_redshift: torch.Tensor | None = None
     is_qso: torch.Tensor | None = None
     qso_score: torch.Tensor | None = None
@@ -205,6 +212,8 @@ class GalFMForPropertyPrediction(GalFMHeadModel):
         output.redshift_grid = posterior.grid.to(dtype)
         output.redshift_pdf = (posterior.pdf * use[:, None]).to(dtype)
         output.redshift_peak_probability = torch.where(use, posterior.peak_probability, 0.0).to(dtype)
+        output.redshift_delta_chi2 = torch.where(use, posterior.delta_chi2, torch.nan).to(dtype)
+        output.redshift_warning = use & (posterior.delta_chi2 < self.config.head_config.scan_min_delta_chi2)
         output.is_qso = posterior.is_qso & use
         output.qso_score = torch.where(use, posterior.qso_score, 0.0).to(dtype)
 

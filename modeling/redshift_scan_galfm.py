@@ -25,12 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from astropy.constants import c as speed_of_light
 from numpy.polynomial.legendre import legvander
 from torch import nn
 
 from .configuration_galfm import GalFMConfig
 
 LOG10 = math.log(10.0)
+SPEED_OF_LIGHT_KMS = speed_of_light.to_value("km/s")
 
 
 @dataclass
@@ -104,9 +106,10 @@ class GalFMRedshiftScan(nn.Module):
         return flux[:, :num_patches].reshape(batch, -1), ivar[:, :num_patches].reshape(batch, -1)
 
     # -- the fit ----------------------------------------------------------------------------------------------
-    def chi2(self, flux: torch.Tensor, ivar: torch.Tensor, templates: torch.Tensor, num_shifts: int
-             ) -> torch.Tensor:
-        """(B, num_shifts) chi2 of the best linear fit of templates + polynomials at each shift s."""
+    def chi2(self, flux: torch.Tensor, ivar: torch.Tensor, templates: torch.Tensor, num_shifts: int,
+             num_nonnegative: int = 0) -> torch.Tensor:
+        """(B, num_shifts) chi2 of the best linear fit of templates + polynomials at each shift s; the last
+        ``num_nonnegative`` templates (emission lines) keep amplitudes >= 0."""
         settings = self.config.head_config
         batch, n = flux.shape
         templates = templates.double()
@@ -145,8 +148,33 @@ class GalFMRedshiftScan(nn.Module):
         ridge = 1e-9 * diagonal.amax(-1, keepdim=True).clamp_min(1e-30) + 1e-30
         a = a + torch.diag_embed(ridge.expand_as(diagonal))
         coefficients = torch.linalg.solve(a, b)
+        if num_nonnegative:
+            coefficients = self._drop_negative_lines(a, b, coefficients, range(k - num_nonnegative, k))
         total = (ivar * flux**2).sum(-1, keepdim=True)
         return total - (b * coefficients).sum(-1)
+
+    @staticmethod
+    def _drop_negative_lines(a: torch.Tensor, b: torch.Tensor, coefficients: torch.Tensor, lines: range,
+                             rounds: int = 4) -> torch.Tensor:
+        """Least squares with the ``lines`` coefficients >= 0, by an active set without re-entry: each round
+        drops the lines fitted negative (their rows and columns become the identity, their right-hand side 0)
+        and solves again. Emission cannot be negative; without this, noise dips fit as "absorption lines" and
+        lower chi2 at wrong redshifts, most at low S/N. With every coefficient of the solution kept, b . c is
+        still the chi2 reduction of the constrained fit."""
+        size = a.shape[-1]
+        active = torch.ones(coefficients.shape, dtype=torch.bool, device=a.device)
+        is_line = torch.zeros(size, dtype=torch.bool, device=a.device)
+        is_line[lines.start:lines.stop] = True
+        eye = torch.eye(size, dtype=a.dtype, device=a.device)
+        for _ in range(rounds):
+            negative = (coefficients < 0) & is_line & active
+            if not negative.any():
+                break
+            active = active & ~negative
+            pair = active[..., :, None] & active[..., None, :]
+            inactive = (~active).to(a.dtype)
+            coefficients = torch.linalg.solve(a * pair + eye * inactive[..., None], b * active)
+        return coefficients * active
 
     def forward(self, inputs, chunk_size: int = 8) -> RedshiftScan:
         settings = self.config.head_config
@@ -154,7 +182,8 @@ class GalFMRedshiftScan(nn.Module):
         galaxy, qso = [], []
         for start in range(0, flux.shape[0], chunk_size):
             f, w = flux[start:start + chunk_size], ivar[start:start + chunk_size]
-            galaxy.append(self.chi2(f, w, self.galaxy_templates, settings.scan_galaxy_shifts))
+            galaxy.append(self.chi2(f, w, self.galaxy_templates, settings.scan_galaxy_shifts,
+                                    settings.scan_galaxy_emission_templates))
             qso.append(self.chi2(f, w, self.qso_templates, settings.scan_qso_shifts))
         good = (ivar > 0).sum(-1)
         parameters = self.galaxy_templates.shape[0] + settings.scan_polynomial_degree + 1
@@ -167,8 +196,9 @@ class RedshiftPosterior:
     """The scan turned into a redshift: ``redshift`` (B,), the highest peak, and ``sigma`` (B,), its width widened by
     the spread of the posterior mass outside it; the posterior ``pdf`` (B, S) per grid
     pixel on ``grid`` (S,), ``peak_probability`` (B,) (the share of the posterior in the chosen peak; low means
-    several solutions), ``is_qso`` (B,) and ``qso_score`` (B,): galaxy-fit minus QSO-fit chi2 over the reduced
-    chi2 (large: not a normal galaxy)."""
+    several solutions), ``delta_chi2`` (B,; spectrum scans): how much worse the best fit away from the reported
+    redshift is (`delta_chi2`; small means the data hardly prefer it), ``is_qso`` (B,) and ``qso_score`` (B,): galaxy-fit minus
+    QSO-fit chi2 over the reduced chi2 (large: not a normal galaxy)."""
 
     redshift: torch.Tensor
     sigma: torch.Tensor
@@ -177,6 +207,7 @@ class RedshiftPosterior:
     peak_probability: torch.Tensor
     is_qso: torch.Tensor
     qso_score: torch.Tensor
+    delta_chi2: torch.Tensor | None = None
 
 
 def _peak(log_post: torch.Tensor, floor_pixels: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,6 +247,23 @@ def grid_summary(log_post: torch.Tensor, grid: torch.Tensor, log_step: float, fl
     return redshift, torch.sqrt(sigma**2 + elsewhere), pdf, (pdf * near).sum(-1)
 
 
+def delta_chi2(log_likelihood: torch.Tensor, log_post: torch.Tensor, log_step: float, floor_pixels: float,
+               window_kms: float) -> torch.Tensor:
+    """(B,) chi2 of a spectrum's best fit outside the reported peak of ``log_post`` minus that of the best fit
+    inside it, from the (B, S) log likelihood on the same grid (z_s = 10^(s log_step) - 1): the pipelines'
+    DELTACHI2 (redrock and idlspec2d flag a value below 9, ZWARN SMALL_DELTA_CHI2). "Outside" is at least
+    ``window_kms`` and 3 peak sigmas away. The likelihood alone, not the prior: what the data decide; negative
+    where the prior moved the answer off the likelihood's best fit. (A photometric fit's peak is broad, so this
+    measure says nothing there: its pdf and peak probability do.)"""
+    position, sigma_px = _peak(log_post, floor_pixels)
+    window_px = window_kms / SPEED_OF_LIGHT_KMS / (LOG10 * log_step)
+    pixels = torch.arange(log_post.shape[-1], device=log_post.device, dtype=torch.float64)
+    near = (pixels[None] - position[:, None]).abs() <= torch.clamp_min(3 * sigma_px + 1, window_px)[:, None]
+    inside = torch.where(near, log_likelihood, -torch.inf).amax(-1)
+    outside = torch.where(near, -torch.inf, log_likelihood).amax(-1)
+    return torch.where(torch.isfinite(outside), 2 * (inside - outside), torch.inf)
+
+
 def gaussian_prior(grid: torch.Tensor, log_step: float, mean: torch.Tensor, std: torch.Tensor,
                    outlier_fraction: float) -> torch.Tensor:
     """(B, S) prior probability per grid pixel: a Gaussian in z (``mean``, ``std`` per galaxy) mixed with a flat
@@ -253,14 +301,19 @@ def redshift_posterior(scan: RedshiftScan, prior_mean: torch.Tensor, prior_std: 
 
     gz, gs, gpdf, gpeak = grid_summary(galaxy_log_post, galaxy_grid, step, settings.scan_sigma_floor_pixels)
     qz, qs, qpdf, qpeak = grid_summary(qso_log_post, qso_grid, step, settings.scan_qso_sigma_floor_pixels)
+    window = settings.scan_delta_chi2_window_kms
+    galaxy_delta = delta_chi2(log_likelihood(scan.galaxy_chi2), galaxy_log_post, step,
+                              settings.scan_sigma_floor_pixels, window)
+    qso_delta = delta_chi2(qso_log_post, qso_log_post, step, settings.scan_qso_sigma_floor_pixels, window)
     pdf = torch.zeros(gpdf.shape[0], qso_grid.numel(), dtype=gpdf.dtype, device=gpdf.device)
     pdf[:, :galaxy_grid.numel()] = gpdf
     pdf = torch.where(is_qso[:, None], qpdf, pdf)
     return RedshiftPosterior(
         redshift=torch.where(is_qso, qz, gz), sigma=torch.where(is_qso, qs, gs), pdf=pdf, grid=qso_grid,
-        peak_probability=torch.where(is_qso, qpeak, gpeak), is_qso=is_qso, qso_score=qso_score,
+        peak_probability=torch.where(is_qso, qpeak, gpeak), delta_chi2=torch.where(is_qso, qso_delta, galaxy_delta),
+        is_qso=is_qso, qso_score=qso_score,
     )
 
 
-__all__ = ["GalFMRedshiftScan", "RedshiftPosterior", "RedshiftScan", "gaussian_prior", "grid_summary", "legendre_basis",
+__all__ = ["GalFMRedshiftScan", "RedshiftPosterior", "RedshiftScan", "delta_chi2", "gaussian_prior", "grid_summary", "legendre_basis",
            "redshift_posterior", "shift_redshifts"]

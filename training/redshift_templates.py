@@ -2,10 +2,11 @@
 
 Galaxies: the leading principal components of the stellar continua (BC03 through the simulator's SED model:
 its population of star-formation histories, metallicities and dust, at redshifts 0-1.5) and one template per
-group of narrow emission lines, each with a free amplitude: Balmer (case B ratios), [O II] 3726,3729,
-[O III] 4959,5007, [N II] 6548,6583, [S II] 6716,6731, [S III] 9069,9531, [Ne III] 3869 with He I 5876 and
-[O I] 6300, and the UV lines C III] 1909 and Mg II 2800 of z > 1 emitters. Free group amplitudes fit any
-star-forming, Seyfert 2 or LINER line ratio. QSOs: two power laws and broad (FWHM 4000 km/s) lines.
+group of narrow emission lines, each with an amplitude >= 0: Balmer (case B ratios), [O II] 3726,3729 with
+[Ne III] 3869 at a tenth of it (star-forming galaxies' typical ratio; [Ne III] is never seen without [O II], so it
+must not explain a lone line), [O III] 4959,5007, [N II] 6548,6583, [S II] 6716,6731, [S III] 9069,9531, He I
+5876 with [O I] 6300, and the UV lines C III] 1909 and Mg II 2800 of z > 1 emitters. Free group amplitudes fit
+any star-forming, Seyfert 2 or LINER line ratio. QSOs: two power laws and broad (FWHM 4000 km/s) lines.
 Line wavelengths are vacuum (NIST / SDSS line list); intrinsic doublet ratios are the atomic ones
 (Osterbrock & Ferland 2006). The continuum is broadened to a velocity dispersion of 150 km/s, the lines to
 ``line_sigma_kms`` (dispersion and instrument together), as a pipeline template would be.
@@ -31,12 +32,12 @@ from galfm.redshift_scan_galfm import GalFMRedshiftScan
 NARROW_LINE_GROUPS: dict[str, tuple[tuple[float, float], ...]] = {
     "balmer": ((6564.61, 2.86), (4862.68, 1.0), (4341.68, 0.468), (4102.89, 0.259), (3971.20, 0.159),
                (3890.17, 0.105)),
-    "oii": ((3727.09, 1.0), (3729.88, 1.35)),
+    "oii": ((3727.09, 1.0), (3729.88, 1.35), (3869.86, 0.235)),
     "oiii": ((4960.30, 1.0), (5008.24, 2.98)),
     "nii": ((6549.86, 1.0), (6585.27, 3.05)),
     "sii": ((6718.29, 1.3), (6732.67, 1.0)),
     "siii": ((9071.1, 1.0), (9533.2, 2.44)),
-    "weak": ((3869.86, 0.4), (5877.25, 0.11), (6302.05, 0.1), (6365.54, 0.033)),
+    "weak": ((5877.25, 0.11), (6302.05, 0.1), (6365.54, 0.033)),
     "uv": ((1908.73, 1.0), (2796.35, 0.6), (2803.53, 0.4)),
 }
 # broad lines of type-1 AGN (Vanden Berk et al. 2001 composite): groups of (vacuum Angstrom, strength)
@@ -123,6 +124,7 @@ def add_redshift_scan(model: torch.nn.Module, processor: GalFMProcessor, seed: i
     edges = rest_edges(model.config)
     galaxies, qsos = galaxy_templates(edges, seed=seed), qso_templates(np.sqrt(edges[1:] * edges[:-1]))
     settings.scan_galaxy_templates, settings.scan_qso_templates = len(galaxies), len(qsos)
+    settings.scan_galaxy_emission_templates = len(NARROW_LINE_GROUPS)  # the last ones: amplitudes >= 0
     settings.redshift_scan = True
     scan = GalFMRedshiftScan(model.config)
     scan.galaxy_templates.copy_(torch.from_numpy(galaxies))

@@ -106,6 +106,9 @@ class GalFMHeadConfig(PreTrainedConfig):
         scan_galaxy_shifts (`int`), scan_qso_shifts (`int`): grid pixels scanned, z_s = 10^(s step) - 1 for
             s < shifts (4150 and 6990 at 1e-4 dex: z < 1.6 for galaxies, z < 4 for QSOs).
         scan_galaxy_templates (`int`), scan_qso_templates (`int`): number of rest-frame templates of each class.
+        scan_galaxy_emission_templates (`int`): how many of the galaxy templates, the last ones, are emission
+            lines, fitted with amplitudes >= 0 (a line fitted negative is dropped and the fit redone), so noise
+            cannot be fitted as absorption "lines" at a wrong redshift; 0 leaves every amplitude free.
         scan_polynomial_degree (`int`): degree of the observed-frame Legendre polynomials added to every fit.
         scan_min_pixels (`int`): fewer good pixels than this and the scan is not used for that galaxy.
         scan_prior_outlier_fraction (`float`): flat share mixed into the encoder's redshift prior.
@@ -113,6 +116,9 @@ class GalFMHeadConfig(PreTrainedConfig):
             grid step and the template mismatch a real spectrum has).
         scan_qso_sigma_floor_pixels (`float`): the same for QSO redshifts: 7 pixels (~ 500 km/s at 1e-4 dex), the
             scatter of broad-line velocity offsets from the systemic redshift (Shen et al. 2016).
+        scan_min_delta_chi2 (`float`), scan_delta_chi2_window_kms (`float`): a redshift whose best fit beats every
+            fit farther than the window (1000 km/s) by less than this chi2 (9, redrock's SMALL_DELTA_CHI2) gets
+            ``redshift_warning``: the data do not single it out.
         scan_qso_delta_chi2 (`float`): how much better (in reduced chi2 units) the QSO fit must be to class
             the spectrum a QSO.
         photometric_redshift (`bool`): a property head predicting redshift also fits template SEDs to the
@@ -150,12 +156,15 @@ class GalFMHeadConfig(PreTrainedConfig):
     scan_qso_shifts: int = 6990
     scan_galaxy_templates: int = 0
     scan_qso_templates: int = 0
+    scan_galaxy_emission_templates: int = 0
     scan_polynomial_degree: int = 2
     scan_min_pixels: int = 200
     scan_prior_outlier_fraction: float = 0.05
     scan_sigma_floor_pixels: float = 0.5
     scan_qso_sigma_floor_pixels: float = 7.0
     scan_qso_delta_chi2: float = 25.0
+    scan_min_delta_chi2: float = 9.0
+    scan_delta_chi2_window_kms: float = 1000.0
     photometric_redshift: bool = False
     photoz_log_step: float = 1e-3
     photoz_shifts: int = 545

@@ -82,6 +82,7 @@ def test_a_lone_emission_line_shows_several_redshift_peaks(scan_head):
     out = predict(head, processor, [record])
     assert float(out.redshift_peak_probability[0]) < 0.9  # the posterior keeps the other identifications
     assert float(out.std[0, 0]) > 0.05  # and the quoted sigma says so: never a precise wrong redshift
+    assert bool(out.redshift_warning[0]) and float(out.redshift_delta_chi2[0]) < 9  # and the warning, as redrock's
     pdf = out.redshift_pdf[0].numpy()
     peaks = np.flatnonzero((pdf[1:-1] > pdf[:-2]) & (pdf[1:-1] >= pdf[2:]) & (pdf[1:-1] > 0.02 * pdf.max()))
     assert peaks.size >= 2
@@ -120,3 +121,26 @@ def test_a_posterior_that_rises_past_the_grid_edge_gets_its_spread_not_a_flat_pa
     expected = math.log(10) * step * 20.0 * math.sqrt(2)  # the exponential's rms about its edge, in z
     # the mass beyond 3 sigma widens it once more, as for any peak (0.0725 against 0.0651 measured)
     assert expected <= float(sigma[0]) < 1.15 * expected
+
+
+def test_emission_lines_are_never_fitted_negative(scan_head):
+    """A dip where a line template falls is noise or absorption, not emission: the constrained fit drops the line
+    (its chi2 equals the fit without it), the unconstrained one would use it with a negative amplitude."""
+    head, processor = scan_head
+    scan = head.redshift_scan
+    templates = scan.galaxy_templates.double()
+    lines = head.config.head_config.scan_galaxy_emission_templates
+    assert lines == 8 and templates.shape[0] == 14
+    continuum, balmer = templates[:1], templates[-lines:-lines + 1]  # one continuum component, the Balmer group
+    n, shift = scan.num_observed, 500
+    observed = (continuum - 0.5 * balmer)[:, scan.max_shift - shift:scan.max_shift - shift + n]
+    flux, ivar = observed, torch.full((1, n), 100.0, dtype=torch.float64)
+    both = torch.cat([continuum, balmer])
+    free = scan.chi2(flux, ivar, both, shift + 1)[0, shift]
+    constrained = scan.chi2(flux, ivar, both, shift + 1, num_nonnegative=1)[0, shift]
+    without = scan.chi2(flux, ivar, continuum, shift + 1)[0, shift]
+    assert float(free) < 1e-4 * float(without)  # the negative line fits the dip (to the fit's ridge)
+    assert float(constrained) == pytest.approx(float(without), rel=1e-9)
+    emission = (continuum + 0.5 * balmer)[:, scan.max_shift - shift:scan.max_shift - shift + n]  # a real line: kept
+    assert float(scan.chi2(emission, ivar, both, shift + 1, num_nonnegative=1)[0, shift]) == pytest.approx(
+        float(scan.chi2(emission, ivar, both, shift + 1)[0, shift]), abs=1e-6)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from galfm.training.real_sky import read_real_galaxies, summarize
+from galfm.training.real_sky import fainter, read_real_galaxies, summarize
 
 
 def test_real_files_give_their_catalogue_redshift_class_and_security(data_dir):
@@ -48,3 +49,19 @@ def test_a_manga_cube_beside_its_drpall_is_a_secure_galaxy_the_shipped_head_meas
     head = load_head(str(SHIPPED_DIR / "galfm-properties"))
     (row,) = measure(head, GalFMProcessor.from_pretrained(str(SHIPPED_DIR / "galfm")), [galaxy])
     assert abs(row["spectrum"]["dz"]) < 0.003 and row["spectrum"]["within_2sigma"]
+
+
+def test_a_fainter_copy_keeps_the_files_noise_and_reaches_the_asked_snr(data_dir):
+    """`fainter`: signal scaled to the S/N asked for, total noise still the file's own 1/sqrt(ivar)."""
+    galaxy = next(g for g in read_real_galaxies([data_dir / "sdss"]) if g.secure)
+    spectrum = galaxy.record["spectrum"]
+    flux, ivar = np.asarray(spectrum["flux"], float), np.asarray(spectrum["ivar"], float)
+    good = ivar > 0
+    snr = np.median(np.abs(flux[good]) * np.sqrt(ivar[good]))
+    copies = [fainter(galaxy.record, 1.0, np.random.default_rng(i))["spectrum"]["flux"] for i in range(200)]
+    k = 1.0 / snr
+    residual = (np.asarray(copies) - k * flux)[:, good] * np.sqrt(ivar[good])  # added noise in file sigmas
+    assert np.std(residual) == pytest.approx(np.sqrt(1 - k**2), rel=0.01)
+    assert np.median(np.abs(k * flux[good]) * np.sqrt(ivar[good])) == pytest.approx(1.0, rel=1e-6)
+    assert fainter(galaxy.record, 2 * snr, np.random.default_rng(0)) is None  # never brighter than the file
+    assert galaxy.record["spectrum"]["flux"] is spectrum["flux"]  # the record itself is untouched
