@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from galfm.training.benchmarking import record
 from galfm.heads_galfm import load_head
 from galfm.processing_galfm import GalFMProcessor
+from galfm.training.benchmarking import record
 from galfm.training.real_sky import (
     TESTS_DATA,
     default_real_paths,

@@ -197,8 +197,8 @@ class RedshiftPosterior:
     the spread of the posterior mass outside it; the posterior ``pdf`` (B, S) per grid
     pixel on ``grid`` (S,), ``peak_probability`` (B,) (the share of the posterior in the chosen peak; low means
     several solutions), ``delta_chi2`` (B,; spectrum scans): how much worse the best fit away from the reported
-    redshift is (`delta_chi2`; small means the data hardly prefer it), ``is_qso`` (B,) and ``qso_score`` (B,): galaxy-fit minus
-    QSO-fit chi2 over the reduced chi2 (large: not a normal galaxy)."""
+    redshift is (`delta_chi2`; small means the data hardly prefer it), ``is_qso`` (B,) and ``qso_score`` (B,):
+    galaxy-fit minus QSO-fit chi2 over the reduced chi2 (large: not a normal galaxy)."""
 
     redshift: torch.Tensor
     sigma: torch.Tensor
@@ -315,5 +315,5 @@ def redshift_posterior(scan: RedshiftScan, prior_mean: torch.Tensor, prior_std: 
     )
 
 
-__all__ = ["GalFMRedshiftScan", "RedshiftPosterior", "RedshiftScan", "delta_chi2", "gaussian_prior", "grid_summary", "legendre_basis",
-           "redshift_posterior", "shift_redshifts"]
+__all__ = ["GalFMRedshiftScan", "RedshiftPosterior", "RedshiftScan", "delta_chi2", "gaussian_prior", "grid_summary",
+           "legendre_basis", "redshift_posterior", "shift_redshifts"]
