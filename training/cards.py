@@ -40,7 +40,9 @@ TASK_CARDS = {
                     "with a photometric fit, the redshift of a galaxy without a spectrum is a template-SED fit to its "
                     "photometry, the same way.",
         outputs="`mean`, `std` per target (record units, `galfm.PROPERTIES`); with the scan also `redshift_pdf` "
-                "on `redshift_grid` (every mode kept), `redshift_peak_probability`, `is_qso`, `qso_score`; with the "
+                "on `redshift_grid` (every mode kept), `redshift_peak_probability`, `redshift_delta_chi2` and "
+                "`redshift_warning` (DELTACHI2 < 9 to the best other solution, as redrock's ZWARN), `is_qso`, "
+                "`qso_score`; with the "
                 "photometric fit `photometric_redshift_pdf` on `photometric_redshift_grid`; `redshift_source` "
                 "(0 encoder, 1 spectrum scan, 2 photometric fit)",
         intended_use="fast physical parameters for large spectroscopic samples; check coverage before trusting σ",
