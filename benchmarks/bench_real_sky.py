@@ -26,18 +26,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from galfm.heads_galfm import load_head
-from galfm.processing_galfm import GalFMProcessor
 from galfm.training.benchmarking import record
 from galfm.training.real_sky import (
     TESTS_DATA,
     default_real_paths,
     faint_copies,
     faint_markdown,
+    load_property_head,
     markdown_table,
+    measure,
     read_real_galaxies,
-    run_real_sky,
+    summarize,
     summary_markdown,
+    write_real_sky,
 )
 from galfm.training.release import SHIPPED_DIR
 
@@ -60,7 +61,11 @@ def main() -> int:
     paths = default_real_paths(TESTS_DATA) + [Path(p) for p in args.paths]
 
     start = time.perf_counter()
-    rows, summary = run_real_sky(args.head, paths, args.out)
+    head, processor = load_property_head(args.head)
+    galaxies = read_real_galaxies(paths)
+    rows = measure(head, processor, galaxies)
+    summary = summarize(rows)
+    write_real_sky(rows, summary, args.out)
     seconds = (time.perf_counter() - start) / max(1, len(rows))
     head_name = os.path.relpath(args.head, ROOT) if Path(args.head).is_dir() else args.head  # a folder or a repo id
     text = (f"`python benchmarks/bench_real_sky.py --head {head_name} --record` ({len(rows)} objects, "
@@ -68,9 +73,8 @@ def main() -> int:
             f"{summary_markdown(summary)}\n{markdown_table(rows)}\n")
     levels = [float(v) for v in args.faint.split(",") if v.strip()]
     if levels:
-        head, processor = load_head(args.head), GalFMProcessor.from_pretrained(args.head)
         start = time.perf_counter()
-        faint = faint_copies(head, processor, read_real_galaxies(paths), levels, copies=args.faint_copies)
+        faint = faint_copies(head, processor, galaxies, levels, copies=args.faint_copies)
         text += (f"\nThe secure galaxies made fainter (signal scaled, the file's own noise kept; "
                  f"{args.faint_copies} noise draws each, {time.perf_counter() - start:.0f} s), spectrum alone:\n\n"
                  f"{faint_markdown(faint)}")

@@ -167,7 +167,7 @@ class GalFMRedshiftScan(nn.Module):
         is_line[lines.start:lines.stop] = True
         eye = torch.eye(size, dtype=a.dtype, device=a.device)
         for _ in range(rounds):
-            negative = (coefficients < 0) & is_line & active
+            negative = (coefficients < 0) & is_line  # dropped lines solve to exactly 0
             if not negative.any():
                 break
             active = active & ~negative
