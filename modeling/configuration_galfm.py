@@ -121,6 +121,14 @@ class GalFMHeadConfig(PreTrainedConfig):
             ``redshift_warning``: the data do not single it out.
         scan_qso_delta_chi2 (`float`): how much better (in reduced chi2 units) the QSO fit must be to class
             the spectrum a QSO.
+        rest_frame_spectrum (`bool`): the SFH head also reads the spectrum moved to its rest frame
+            (`galfm.rest_frame_galfm`): at the ``redshift`` it is given (the record's in training), else at its own
+            redshift scan's; the encoder's observed-frame patches alone keep too little absorption-line detail.
+        rest_frame_log_min (`float`), rest_frame_bins (`int`), rest_frame_bin_pixels (`int`): the rest-frame grid,
+            log10(lambda) from ``rest_frame_log_min`` in bins of that many observed-grid pixels (3600-8000 A in 868
+            bins of 4 x 1e-4 dex by default: 276 km/s, the optical absorption lines of stellar-population fits).
+        rest_frame_channels (`int`), rest_frame_features (`int`): the rest-frame branch's convolution channels and
+            output width.
         photometric_redshift (`bool`): a property head predicting redshift also fits template SEDs to the
             photometry at every redshift of a grid (`galfm.photometric_redshift_galfm`) and, for a galaxy without
             a usable spectrum, reports that posterior; set up by
@@ -165,6 +173,12 @@ class GalFMHeadConfig(PreTrainedConfig):
     scan_qso_delta_chi2: float = 25.0
     scan_min_delta_chi2: float = 9.0
     scan_delta_chi2_window_kms: float = 1000.0
+    rest_frame_spectrum: bool = False
+    rest_frame_log_min: float = 3.5563025007672873  # log10(3600)
+    rest_frame_bins: int = 868
+    rest_frame_bin_pixels: int = 4
+    rest_frame_channels: int = 32
+    rest_frame_features: int = 256
     photometric_redshift: bool = False
     photoz_log_step: float = 1e-3
     photoz_shifts: int = 545

@@ -6,7 +6,7 @@
 * `GalFMForPosteriorEstimation`: conditional flow matching (Lipman et al. 2023) that samples p(theta | data) for
   physical parameters; simulation-based inference with an amortised posterior.
 * `GalFMForStarFormationHistory`: the mass fraction formed in each of the 16 age bins (a softmax, so a simplex)
-  plus the stellar metallicity with an uncertainty.
+  plus the stellar metallicity with an uncertainty; optionally also from the spectrum in its rest frame.
 * `GalFMForMorphologyClassification`: a class per galaxy (``config.id2label``), from images or any modality.
 
 Every head reads the same galaxy summary: the galaxy token's final state next to the mean of the token states
@@ -33,6 +33,7 @@ from .modeling_galfm import GalFMModel, GalFMPreTrainedModel, galaxy_summary
 from .photometric_redshift_galfm import GalFMPhotometricRedshift, photometric_redshift_posterior
 from .properties_galfm import NUM_SFH_BINS, SCALAR_PROPERTY_KEYS
 from .redshift_scan_galfm import GalFMRedshiftScan, redshift_posterior
+from .rest_frame_galfm import GalFMRestFrameSpectrum
 
 
 def _check_targets(config: GalFMConfig) -> list[str]:
@@ -337,28 +338,44 @@ class GalFMStarFormationHistoryOutput(ModelOutput):
             Gaussian NLL of the metallicity.
         sfh (`(batch, 16)`): mass fraction formed in each age bin (``galfm.SFH_AGE_BIN_EDGES_GYR``); sums to one.
         log_z (`(batch,)`), log_z_std (`(batch,)`): stellar metallicity log10 Z/Zsun and its 1-sigma uncertainty.
+        redshift (`(batch,)`): the redshift the rest-frame spectrum was read at (given or scanned; NaN where
+            neither), for heads with ``rest_frame_spectrum``.
     """
 
     loss: torch.Tensor | None = None
     sfh: torch.Tensor | None = None
     log_z: torch.Tensor | None = None
     log_z_std: torch.Tensor | None = None
+    redshift: torch.Tensor | None = None
 
 
 class GalFMForStarFormationHistory(GalFMHeadModel):
     """Star formation history in the 16 age bins plus metallicity.
 
-    ``labels`` (batch, 17): the 16 mass fractions (``properties.sfh``) then ``log_z``; NaN where unknown.
+    ``labels`` (batch, 17): the 16 mass fractions (``properties.sfh``) then ``log_z``; NaN where unknown. With
+    ``config.head_config.rest_frame_spectrum`` the head also reads the spectrum moved to its rest frame
+    (`galfm.rest_frame_galfm`), as a stellar-population fit does, at ``redshift`` (batch,) where given (NaN where
+    unknown) and elsewhere at its own template scan's (``config.head_config.redshift_scan``) redshift.
     """
 
     def __init__(self, config: GalFMConfig):
         super().__init__(config)
-        self.head = GalFMHeadMLP(config, 2 * config.hidden_size, NUM_SFH_BINS + 2)
+        settings = config.head_config
+        self.rest_frame = GalFMRestFrameSpectrum(config) if settings.rest_frame_spectrum else None
+        use_scan = settings.rest_frame_spectrum and settings.redshift_scan
+        self.redshift_scan = GalFMRedshiftScan(config) if use_scan else None
+        width = 2 * config.hidden_size + (settings.rest_frame_features if self.rest_frame is not None else 0)
+        self.head = GalFMHeadMLP(config, width, NUM_SFH_BINS + 2)
         self.post_init()
 
-    def forward(self, labels: torch.Tensor | None = None, return_dict: bool | None = None, **inputs
-                ) -> GalFMStarFormationHistoryOutput | tuple:
-        out = self.head(self.summary(**inputs)).float()
+    def forward(self, labels: torch.Tensor | None = None, redshift: torch.Tensor | None = None,
+                return_dict: bool | None = None, **inputs) -> GalFMStarFormationHistoryOutput | tuple:
+        summary = self.summary(**inputs)
+        used_redshift = None
+        if self.rest_frame is not None:
+            used_redshift = self.rest_frame_redshift(redshift, inputs, summary.shape[0], summary.device)
+            summary = torch.cat([summary, self.rest_frame(inputs, used_redshift).to(summary.dtype)], -1)
+        out = self.head(summary).float()
         log_fractions = F.log_softmax(out[:, :NUM_SFH_BINS], dim=-1)
         mean_z, log_var = out[:, NUM_SFH_BINS], out[:, NUM_SFH_BINS + 1].clamp(*self.log_var_range())
         loss = None
@@ -370,9 +387,30 @@ class GalFMForStarFormationHistory(GalFMHeadModel):
             loss = (cross_entropy * has_sfh).sum() / has_sfh.sum().clamp_min(1)
             loss = loss + beta_nll(mean_z, log_var, log_z, self.config.head_config.nll_beta)
         log_z_value, log_z_std = self.destandardize("log_z", mean_z, (0.5 * log_var).exp())
-        output = GalFMStarFormationHistoryOutput(loss=loss, sfh=log_fractions.exp(), log_z=log_z_value,
-                                                 log_z_std=log_z_std)
+        output = GalFMStarFormationHistoryOutput(
+            loss=loss, sfh=log_fractions.exp(), log_z=log_z_value, log_z_std=log_z_std,
+            redshift=None if used_redshift is None else used_redshift.to(log_z_value.dtype))
         return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
+
+    @torch.no_grad()
+    def rest_frame_redshift(self, redshift: torch.Tensor | None, inputs, batch: int, device) -> torch.Tensor:
+        """(batch,) float64: the given redshifts where finite, elsewhere the scan's (flat prior); NaN where neither
+        applies (no spectrum, or training without a scan), which reads as an empty rest-frame spectrum."""
+        given = torch.full((batch,), math.nan, dtype=torch.float64, device=device) if redshift is None \
+            else torch.as_tensor(redshift, device=device).double().reshape(batch)
+        missing = ~torch.isfinite(given)
+        if not missing.any() or inputs.get("spectrum_values") is None:
+            return given
+        if self.redshift_scan is None:
+            if self.training:
+                return given
+            raise ValueError("redshift: this SFH head reads the spectrum in its rest frame and has no redshift scan "
+                             "of its own; pass redshift=(batch,) spectroscopic redshifts (NaN where unknown is only "
+                             "allowed for a head saved with its scan, as `galfm finetune --task sfh` makes)")
+        scan = self.redshift_scan(inputs)
+        flat = torch.zeros(batch, dtype=torch.float64, device=device)
+        posterior = redshift_posterior(scan, flat, flat + 1e3, self.config)
+        return torch.where(missing & scan.valid, posterior.redshift.double(), given)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from numpy.polynomial.legendre import legvander
 from torch import nn
 
 from .configuration_galfm import GalFMConfig
+from .modality_spectrum import unpack_patches
 
 LOG10 = math.log(10.0)
 SPEED_OF_LIGHT_KMS = speed_of_light.to_value("km/s")
@@ -82,28 +83,7 @@ class GalFMRedshiftScan(nn.Module):
     def observed_pixels(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:
         """(flux, ivar), each (B, N) float64 on the full observed grid, from the processor's packed patches."""
         settings = self.config.head_config
-        values = inputs["spectrum_values"].double()
-        weights = inputs["spectrum_weights"].double()
-        centres = inputs["spectrum_wavelength"][..., 0].double()
-        batch, patches, size = values.shape
-        mask = inputs.get("spectrum_attention_mask")
-        present = torch.ones(batch, patches, dtype=torch.bool, device=values.device) if mask is None else mask.bool()
-        position = (torch.log10(centres.clamp_min(1.0)) - settings.scan_observed_log_min) / (
-            settings.scan_log_step * size) - 0.5
-        index = torch.round(position).long()
-        off_grid = present & ((position - index).abs() > 0.01)
-        if off_grid.any():
-            raise ValueError("spectrum_wavelength: the spectrum patches are not on the redshift scan's grid "
-                             f"(log10 lambda_min {settings.scan_observed_log_min}, step {settings.scan_log_step}); "
-                             "use the processor saved with this head")
-        num_patches = self.num_observed // size
-        index = torch.where(present, index.clamp(0, num_patches - 1), num_patches)  # padding goes to a spare slot
-        flux = values.new_zeros(batch, num_patches + 1, size)
-        ivar = values.new_zeros(batch, num_patches + 1, size)
-        rows = torch.arange(batch, device=values.device)[:, None].expand(-1, patches)
-        flux[rows, index] = values
-        ivar[rows, index] = weights**2
-        return flux[:, :num_patches].reshape(batch, -1), ivar[:, :num_patches].reshape(batch, -1)
+        return unpack_patches(inputs, settings.scan_observed_log_min, settings.scan_log_step, self.num_observed)
 
     # -- the fit ----------------------------------------------------------------------------------------------
     def chi2(self, flux: torch.Tensor, ivar: torch.Tensor, templates: torch.Tensor, num_shifts: int,

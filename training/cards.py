@@ -62,8 +62,11 @@ TASK_CARDS = {
     "sfh": dict(
         title="star formation histories", task_type="tabular-regression",
         description="Mass fractions formed in 16 lookback-time bins (a softmax: non-negative, summing to one) and "
-                    "the stellar metallicity with an uncertainty, from spectrum + photometry.",
-        outputs="`sfh` (16 fractions, `galfm.SFH_AGE_BIN_EDGES_GYR`), `log_z`, `log_z_std`",
+                    "the stellar metallicity with an uncertainty, from spectrum + photometry; the spectrum is also "
+                    "read in its rest frame (`galfm.rest_frame_galfm`) at the redshift given (`redshift=`), else at "
+                    "the head's own template-scan redshift.",
+        outputs="`sfh` (16 fractions, `galfm.SFH_AGE_BIN_EDGES_GYR`), `log_z`, `log_z_std`, `redshift` (where the "
+                "rest frame was read)",
         intended_use="SFHs for large samples, orders of magnitude faster than spectral fitting",
         metrics=[("log_age_mw/scatter_dex", "nmad", "mass-weighted age scatter (dex)"),
                  ("log_age_mw/r2", "r2", "mass-weighted age R²"),

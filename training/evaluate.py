@@ -61,8 +61,12 @@ def task_of(head) -> TaskSpec:
 
 @torch.no_grad()
 def evaluate_head(model_dir: str | Path, data_dir: str | Path, split: str = "test", max_samples: int | None = None,
-                  batch_size: int = 64) -> tuple[dict, dict[str, np.ndarray], np.ndarray, list[str]]:
-    """Score a saved head on a split of a galaxy-record folder: (metrics, outputs, labels, object_ids)."""
+                  batch_size: int = 64, conditions: bool = True
+                  ) -> tuple[dict, dict[str, np.ndarray], np.ndarray, list[str]]:
+    """Score a saved head on a split of a galaxy-record folder: (metrics, outputs, labels, object_ids).
+
+    ``conditions``: hand the head the task's conditions from the records (the SFH head's redshift), as in
+    training; False: the head finds them itself (its redshift scan), as on a spectrum without a catalogue z."""
     head = load_head(str(model_dir)).eval()
     task = task_of(head)
     dataset = load_task_splits(data_dir, task, splits=(split,))[split]
@@ -74,6 +78,9 @@ def evaluate_head(model_dir: str | Path, data_dir: str | Path, split: str = "tes
     for start in range(0, len(dataset), batch_size):
         batch = collate(list(dataset.select(range(start, min(start + batch_size, len(dataset))))))
         labels.append(batch.pop("labels").numpy())
+        if not conditions:
+            for name in task.conditions:
+                batch.pop(name, None)
         for name, value in split_outputs(head, head(**batch).to_tuple()).items():
             outputs.setdefault(name, []).append(value.numpy())
     outputs = {k: np.concatenate(v) for k, v in outputs.items()}

@@ -26,7 +26,7 @@ import torch
 from transformers import EvalPrediction, Trainer, TrainerCallback, TrainingArguments
 
 from galfm.configuration_galfm import GalFMConfig
-from galfm.heads_galfm import GalFMForPropertyPrediction, GalFMHeadModel
+from galfm.heads_galfm import GalFMForPropertyPrediction, GalFMForStarFormationHistory, GalFMHeadModel
 from galfm.processing_galfm import GalFMProcessor
 
 from .augment import InputSubsets
@@ -79,6 +79,9 @@ class FinetuneConfig:
                                  "the spectrum (galfm.redshift_scan_galfm); added after training")
     photometric_redshift: bool = option(False, "a property head predicting redshift also fits template SEDs to "
                                         "the photometry (galfm.photometric_redshift_galfm); added after training")
+    rest_frame_spectrum: bool | None = option(None, "an SFH head also reads the spectrum in its rest frame (at the "
+                                              "record's redshift in training, its own redshift scan, added after "
+                                              "training, otherwise); default: on for an SFH head given spectra")
     seed: int = option(0, "random seed")
     progress: bool = option(True, "show progress bars")
 
@@ -113,11 +116,21 @@ class TimeBudget(TrainerCallback):
             control.should_training_stop = True
 
 
+def uses_rest_frame(task: TaskSpec, args: FinetuneConfig) -> bool:
+    """Whether the head reads the spectrum in its rest frame: an SFH head given spectra, unless switched off."""
+    wanted = task.head is GalFMForStarFormationHistory and "spectrum" in task.inputs
+    if args.rest_frame_spectrum and not wanted:
+        raise ValueError("--rest-frame-spectrum: only an SFH head given spectra (--task sfh) has one")
+    return wanted and args.rest_frame_spectrum is not False
+
+
 def build_head(task: TaskSpec, args: FinetuneConfig, processor: GalFMProcessor,
                label2id: dict[str, int]) -> GalFMHeadModel:
     """The task's head: encoder from ``args.base`` (or a fresh ``args.preset``), new head weights; its property
     scaling is the processor's, so the saved folder predicts in the units its processor tokenizes."""
     head_config = {"property_specs": processor.property_specs}
+    if uses_rest_frame(task, args):
+        head_config["rest_frame_spectrum"] = True
     if task.targets:
         head_config["target_properties"] = list(task.targets)
     labels = {"id2label": {i: name for name, i in label2id.items()}, "label2id": dict(label2id)} if label2id else {}
@@ -206,7 +219,7 @@ def finetune(args: FinetuneConfig) -> dict:
     train_set = InputSubsets(train, task.inputs, seed=args.seed) if args.input_subsets else train
     trainer = build_trainer(model, task, train_set, GalaxyTaskCollator(processor, task, label2id), args)
     trainer.train()
-    if args.redshift_scan:
+    if args.redshift_scan or model.config.head_config.rest_frame_spectrum:
         add_redshift_scan(model, processor, seed=args.seed)
     if args.photometric_redshift:
         add_photometric_redshift(model, processor, seed=args.seed)

@@ -115,7 +115,8 @@ def qso_templates(centres: np.ndarray) -> np.ndarray:
 
 
 def add_redshift_scan(model: torch.nn.Module, processor: GalFMProcessor, seed: int = 0) -> GalFMRedshiftScan:
-    """Give a property head (``model.redshift_scan``) the scan for ``processor``'s grid, templates included."""
+    """Give a head (``model.redshift_scan``: a property head's redshift, an SFH head's rest frame) the scan for
+    ``processor``'s grid, templates included."""
     settings = model.config.head_config
     num_pixels = processor.spectrum_num_patches * processor.spectrum_patch_size
     settings.scan_observed_log_min = float(processor.spectrum_log_wavelength_min)

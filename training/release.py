@@ -199,11 +199,26 @@ def release_table(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _data_text(record: dict) -> str:
+    return (f"{record['galaxies']} galaxies of the galfm simulated survey (`galfm simulate --n "
+            f"{record['galaxies']} --seed {record['seed']}`: 30% SDSS-main-like r < 17.77, 70% r < 22.5; "
+            "DESI and SDSS spectra through fibres, J-PAS + GALEX + Legacy Surveys photometry and SDSS ugriz "
+            "fibre fluxes, grz images)")
+
+
+def write_shipped_head_card(out: Path, record: dict, head: ShippedHead, run: Path) -> Path:
+    """The card of one shipped head from the release record (its metrics, steps and wall time)."""
+    metrics = record["heads"][head.name]
+    scores = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
+    training = (f"`galfm release`: Trainer, {metrics['steps']} steps ({record['timings_s'][head.name] / 60:.1f} "
+                f"min on {record['hardware']}) from {REPO_ORG}/galfm, on random subsets of each galaxy's inputs")
+    return write_head_card(out / head.name, head.task, head.repo_id, f"{REPO_ORG}/galfm", scores,
+                           [run / "predictions.png"], training, _data_text(record),
+                           " / ".join(head.inputs) + " (any subset)", _architecture(out / head.name))
+
+
 def _write_cards(out: Path, record: dict, real_rows: list[dict], runs: dict[str, Path], pretrain_run: Path) -> None:
-    data_text = (f"{record['galaxies']} galaxies of the galfm simulated survey (`galfm simulate --n "
-                 f"{record['galaxies']} --seed {record['seed']}`: 30% SDSS-main-like r < 17.77, 70% r < 22.5; "
-                 "DESI and SDSS spectra through fibres, J-PAS + GALEX + Legacy Surveys photometry and SDSS ugriz "
-                 "fibre fluxes, grz images)")
+    data_text = _data_text(record)
     steps = record["pretrain"].get("steps", "?")
     parameters = GalFMModel.from_pretrained(out / "galfm").num_parameters()
     write_base_card(out / "galfm", f"{REPO_ORG}/galfm", "tiny", parameters,
@@ -211,13 +226,7 @@ def _write_cards(out: Path, record: dict, real_rows: list[dict], runs: dict[str,
                     f"steps in {record['timings_s']['pretrain'] / 60:.1f} min on {record['hardware']}", data_text,
                     {}, [pretrain_run / "loss_curves.png"])
     for head in SHIPPED_HEADS:
-        metrics = record["heads"][head.name]
-        scores = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
-        training = (f"`galfm release`: Trainer, {metrics['steps']} steps ({record['timings_s'][head.name] / 60:.1f} "
-                    f"min on {record['hardware']}) from {REPO_ORG}/galfm, on random subsets of each galaxy's inputs")
-        card = write_head_card(out / head.name, head.task, head.repo_id, f"{REPO_ORG}/galfm", scores,
-                               [runs[head.name] / "predictions.png"], training, data_text,
-                               " / ".join(head.inputs) + " (any subset)", _architecture(out / head.name))
+        card = write_shipped_head_card(out, record, head, runs[head.name])
         if head.redshift_scan:
             summary = record["real_sky"]
             text = card.read_text()

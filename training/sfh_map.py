@@ -2,7 +2,9 @@
 
 The use the SFH network was built for. Spaxels are grouped to a target S/N with Cappellari & Copin's (2003)
 Voronoi binning (``vorbin``), because single spaxels of a real cube are far too faint for an SFH; each bin's
-summed spectrum goes through an SFH head (16 mass fractions and log Z with its σ); the maps are written on the
+summed spectrum goes through an SFH head (16 mass fractions and log Z with its σ; a head that reads the spectrum
+in its rest frame does so at the galaxy's redshift when given, else at each bin's own template-scan redshift,
+which also follows the rotation, written as the REDSHIFT map); the maps are written on the
 cube's own sky grid (FITS with its celestial WCS, and a PNG). The binning decides what is measurable: the S/N of
 every bin and the spaxels left out (no positive signal) are in the FITS file.
 """
@@ -30,7 +32,7 @@ from galfm.properties_galfm import SFH_AGE_BIN_EDGES_GYR, mass_weighted_log_age
 DEFAULT_HEAD = "org/galfm-sfh"
 # mass-fraction maps: formed in the last 100 Myr, 0.1-1 Gyr ago, more than 1 Gyr ago
 AGE_GROUPS_GYR = {"FRAC_YOUNG": (0.0, 0.1), "FRAC_INTERMEDIATE": (0.1, 1.0), "FRAC_OLD": (1.0, np.inf)}
-MAPS = ("LOG_AGE_MW", "LOG_Z", "LOG_Z_ERR", *AGE_GROUPS_GYR, "BIN_SNR")
+MAPS = ("LOG_AGE_MW", "LOG_Z", "LOG_Z_ERR", *AGE_GROUPS_GYR, "BIN_SNR", "REDSHIFT")
 
 
 def spaxel_snr(cube: Cube) -> tuple[np.ndarray, np.ndarray]:
@@ -119,8 +121,9 @@ def _mass_fraction(sfh: np.ndarray, low: float, high: float) -> np.ndarray:
 
 @torch.no_grad()
 def sfh_maps(cube: Cube, head: GalFMForStarFormationHistory, processor: GalFMProcessor, target_snr: float = 20.0,
-             name: str = "cube", batch_size: int = 32) -> SFHMaps:
-    """Voronoi-bin ``cube`` to ``target_snr`` and run ``head`` on every bin's summed spectrum."""
+             name: str = "cube", batch_size: int = 32, redshift: float | None = None) -> SFHMaps:
+    """Voronoi-bin ``cube`` to ``target_snr`` and run ``head`` on every bin's summed spectrum (at ``redshift`` for
+    every bin when given; else each bin's own scan, for heads that read the rest frame)."""
     signal, noise = spaxel_snr(cube)
     bins = voronoi_bins(signal, noise, target_snr)
     inside, count = bins >= 0, int(bins.max()) + 1
@@ -129,16 +132,20 @@ def sfh_maps(cube: Cube, head: GalFMForStarFormationHistory, processor: GalFMPro
            / np.sqrt(np.bincount(bins[inside], noise[inside] ** 2, minlength=count)))
     records = [region_record(cube, bins == b, f"{name}-bin{b}", [f"voronoi_bin={b}"]) for b in range(count)]
     head.eval()
-    sfh, log_z, log_z_std = [], [], []
+    sfh, log_z, log_z_std, used_redshift = [], [], [], []
     for start in range(0, count, batch_size):
-        out = head(**processor(records[start:start + batch_size], return_tensors="pt"))
+        chunk = records[start:start + batch_size]
+        given = {} if redshift is None else {"redshift": torch.full((len(chunk),), float(redshift))}
+        out = head(**processor(chunk, return_tensors="pt"), **given)
         sfh.append(out.sfh.float().numpy())
         log_z.append(out.log_z.float().numpy())
         log_z_std.append(out.log_z_std.float().numpy())
+        used_redshift.append(np.full(len(chunk), np.nan) if out.redshift is None else out.redshift.float().numpy())
     sfh = np.concatenate(sfh)
     per_bin = {"LOG_AGE_MW": mass_weighted_log_age(sfh), "LOG_Z": np.concatenate(log_z),
                "LOG_Z_ERR": np.concatenate(log_z_std),
-               **{key: _mass_fraction(sfh, *span) for key, span in AGE_GROUPS_GYR.items()}, "BIN_SNR": snr}
+               **{key: _mass_fraction(sfh, *span) for key, span in AGE_GROUPS_GYR.items()}, "BIN_SNR": snr,
+               "REDSHIFT": np.concatenate(used_redshift)}
     return SFHMaps(bins=bins, spaxels=spaxels, sfh=sfh, per_bin=per_bin)
 
 
@@ -162,7 +169,8 @@ def write_maps(result: SFHMaps, cube: Cube, out_dir: Path, name: str) -> tuple[P
         fits.Column("BIN", "J", array=np.arange(len(result.snr))),
         fits.Column("NSPAXELS", "J", array=result.spaxels), fits.Column("SNR", "E", array=result.snr),
         fits.Column("SFH", f"{result.sfh.shape[1]}E", array=result.sfh),
-        fits.Column("LOG_Z", "E", array=result.log_z), fits.Column("LOG_Z_ERR", "E", array=result.log_z_std)],
+        fits.Column("LOG_Z", "E", array=result.log_z), fits.Column("LOG_Z_ERR", "E", array=result.log_z_std),
+        fits.Column("REDSHIFT", "D", array=result.per_bin["REDSHIFT"])],
         name="BINS")
     table.header["AGEEDGES"] = " ".join(f"{e:g}" for e in edges)
     hdus.append(table)
@@ -186,15 +194,15 @@ def write_maps(result: SFHMaps, cube: Cube, out_dir: Path, name: str) -> tuple[P
     return fits_path, png_path
 
 
-def run_sfh_map(cube_path: str | Path, out_dir: str | Path, head: str = DEFAULT_HEAD, target_snr: float = 20.0
-                ) -> tuple[SFHMaps, Path, Path]:
+def run_sfh_map(cube_path: str | Path, out_dir: str | Path, head: str = DEFAULT_HEAD, target_snr: float = 20.0,
+                redshift: float | None = None) -> tuple[SFHMaps, Path, Path]:
     """Read a MUSE or MaNGA cube, bin it, predict, write the maps: (result, FITS path, PNG path)."""
     cube = load_ifu_cube(cube_path)
     model = load_head(head)
     if not isinstance(model, GalFMForStarFormationHistory):
         raise ValueError(f"--head {head}: a {type(model).__name__}; sfh-map needs an SFH head (e.g. {DEFAULT_HEAD})")
     name = Path(cube_path).name.split(".fits")[0]
-    result = sfh_maps(cube, model, GalFMProcessor.from_pretrained(head), target_snr, name)
+    result = sfh_maps(cube, model, GalFMProcessor.from_pretrained(head), target_snr, name, redshift=redshift)
     fits_path, png_path = write_maps(result, cube, Path(out_dir), name)
     return result, fits_path, png_path
 
@@ -204,11 +212,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head", default=DEFAULT_HEAD, help="an SFH head: folder or Hub repo (default %(default)s)")
     parser.add_argument("--target-snr", type=float, default=20.0, help="Voronoi target S/N per pixel per bin")
     parser.add_argument("--out", default="sfh_maps", help="output folder")
+    parser.add_argument("--redshift", type=float, default=None,
+                        help="the galaxy's redshift for every bin (default: each bin's own template scan)")
 
 
 def main(args: argparse.Namespace) -> int:
     try:
-        result, fits_path, png_path = run_sfh_map(args.cube, args.out, args.head, args.target_snr)
+        result, fits_path, png_path = run_sfh_map(args.cube, args.out, args.head, args.target_snr, args.redshift)
     except (ValueError, FileNotFoundError, OSError) as err:
         print(f"galfm sfh-map: {err}", file=sys.stderr)
         return 2
@@ -218,5 +228,9 @@ def main(args: argparse.Namespace) -> int:
     age = result.per_bin["LOG_AGE_MW"]
     print(f"log mass-weighted age {age.min():.2f} to {age.max():.2f} (log Gyr); log Z {np.min(result.log_z):.2f} to "
           f"{np.max(result.log_z):.2f} (median σ {np.median(result.log_z_std):.2f} dex)")
+    redshift = result.per_bin["REDSHIFT"]
+    if np.isfinite(redshift).any():
+        print(f"rest frame read at z {np.nanmin(redshift):.4f} to {np.nanmax(redshift):.4f} "
+              f"({'given' if args.redshift is not None else 'each bin scanned'})")
     print(f"wrote {fits_path} and {png_path}")
     return 0

@@ -48,6 +48,8 @@ class TaskSpec:
 
     ``inputs``: modalities given to the model. ``band_prefixes``: keep only photometric bands whose names start
     with one of these (empty: all). ``targets``: properties predicted (property and posterior heads).
+    ``conditions``: properties handed to the head as keyword inputs, as a fit is given them (the SFH head reads
+    the spectrum at its ``redshift``); NaN where a record lacks one, and the head then finds its own.
     """
 
     name: str
@@ -56,6 +58,7 @@ class TaskSpec:
     targets: tuple[str, ...] = ()
     band_prefixes: tuple[str, ...] = ()
     description: str = ""
+    conditions: tuple[str, ...] = ()
 
     def with_options(self, inputs: Sequence[str] | None = None, targets: Sequence[str] | None = None,
                      band_prefixes: Sequence[str] | None = None) -> TaskSpec:
@@ -67,7 +70,8 @@ class TaskSpec:
             raise ValueError(f"--targets: the {self.name} task has fixed outputs; targets are for "
                              "photoz/properties/posterior")
         return TaskSpec(self.name, self.head, tuple(inputs or self.inputs), tuple(targets or self.targets),
-                        tuple(self.band_prefixes if band_prefixes is None else band_prefixes), self.description)
+                        tuple(self.band_prefixes if band_prefixes is None else band_prefixes), self.description,
+                        self.conditions)
 
     # ---------------------------------------------------------------------------------------------- inputs
     def model_input(self, record: Mapping) -> dict:
@@ -99,6 +103,12 @@ class TaskSpec:
         return torch.tensor([[np.nan if p.get(t) is None else p[t] for t in self.targets] for p in props],
                             dtype=torch.float32)
 
+    def condition_values(self, records: Sequence[Mapping]) -> dict[str, torch.Tensor]:
+        """{condition: (batch,) float64 tensor} from the records' trusted properties, NaN where unknown."""
+        props = [trusted_properties(r) for r in records]
+        return {name: torch.tensor([np.nan if p.get(name) is None else p[name] for p in props], dtype=torch.float64)
+                for name in self.conditions}
+
     # ---------------------------------------------------------------------------------------------- scores
     def scores(self, outputs: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
         """Task metrics (local `evaluate` modules) from a head's outputs over a split."""
@@ -123,7 +133,7 @@ TASKS: dict[str, TaskSpec] = {
                           ("log_mstar", "log_ssfr", "log_z", "av", "age_mw"), (),
                           "flow-matching posterior p(theta | data) of the stellar-population parameters"),
     "sfh": TaskSpec("sfh", GalFMForStarFormationHistory, ("spectrum", "photometry"), (), (),
-                    "mass fractions in 16 age bins and stellar metallicity"),
+                    "mass fractions in 16 age bins and stellar metallicity", conditions=("redshift",)),
     "morphology": TaskSpec("morphology", GalFMForMorphologyClassification, ("image",), (), (),
                            "morphological class from images"),
 }
@@ -145,6 +155,7 @@ class GalaxyTaskCollator:
 
     def __call__(self, records: Sequence[Mapping]) -> dict[str, torch.Tensor]:
         batch = dict(self.processor([self.task.model_input(r) for r in records], return_tensors="pt"))
+        batch.update(self.task.condition_values(records))
         batch["labels"] = self.task.labels(records, self.label2id)
         return batch
 
