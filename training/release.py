@@ -72,7 +72,7 @@ SHIPPED_HEADS: tuple[ShippedHead, ...] = (
     ShippedHead("galfm-properties", "properties", ("spectrum", "photometry"), PROPERTY_TARGETS, redshift_scan=True,
                 photometric_redshift=True, steps=1500, minutes=12.0),
     ShippedHead("galfm-photoz", "photoz", ("photometry",), ("redshift",), photometric_redshift=True),
-    ShippedHead("galfm-sfh", "sfh", ("spectrum", "photometry")),
+    ShippedHead("galfm-sfh", "sfh", ("spectrum", "photometry"), steps=1500, minutes=12.0),
     ShippedHead("galfm-posterior", "posterior", ("spectrum", "photometry")),
 )
 
