@@ -1,12 +1,13 @@
 """The SFH head at the SFH network's setting: MUSE-like spectra at S/N >= 20 per Angstrom plus the five PHANGS-HST
 bands, then the simulated cube of ``galfm sfh-map`` with its known gradients.
 
-    python benchmarks/bench_sfh_network.py [--galaxies 4000] [--steps 1500] [--minutes 12] [--work DIR] [--record]
+    python benchmarks/bench_sfh_network.py [--galaxies 20000] [--steps 3000] [--minutes 14] [--work DIR]
+        [--encoder-only] [--record]
 
 1. ``galfm simulate --surveys muse,phangs_hst --bright-fraction 1 --min-spectrum-snr 20`` (SDSS-main-like
    galaxies, MUSE 1" aperture spectra lifted to S/N 20-50 per Angstrom, WFC3/UVIS F275W-F814W photometry);
 2. ``galfm finetune --task sfh`` from the shipped base (pretrained/galfm) on random input subsets, so the head
-   also serves spectrum-only cube bins;
+   also serves spectrum-only cube bins (``--encoder-only``: without the head's rest-frame spectrum branch);
 3. the test split's log Z and mass-weighted age scatter, each beside its R² and the scatter of predicting the
    mean (the SFH network reaches ~0.03 dex in log Z and ~0.1 dex in age; the bar here is <= 0.05 and <= 0.1),
    with the head given each galaxy's true redshift (as in training) and at its own template scan's;
@@ -97,9 +98,9 @@ def linear_reference(data: Path, test_size: int, components: int = 200) -> dict[
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--galaxies", type=int, default=4000)
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--minutes", type=float, default=12.0)
+    parser.add_argument("--galaxies", type=int, default=20000)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--minutes", type=float, default=14.0)
     parser.add_argument("--work", default="bench_work/sfh_network")
     parser.add_argument("--encoder-only", action="store_true",
                         help="the head without its rest-frame branch (the ablation; in WORK/sfh_muse_encoder_only)")
@@ -134,7 +135,8 @@ def main() -> int:
     recovery = {name: cube_recovery(cube, head, work / f"maps_{name}", 20.0)
                 for name, head in (("this head", run / "model"), ("shipped galfm-sfh", SHIPPED_DIR / "galfm-sfh"))}
 
-    lines = [f"`python benchmarks/bench_sfh_network.py --record`: {args.galaxies} simulated galaxies (MUSE 1\" "
+    lines = [f"`python benchmarks/bench_sfh_network.py --galaxies {args.galaxies} --steps {args.steps} --minutes "
+             f"{args.minutes:g} --record`: {args.galaxies} simulated galaxies (MUSE 1\" "
              f"spectra at S/N 20-50 per Å + PHANGS-HST F275W-F814W; simulated in {timings['simulate'] / 60:.1f} min), "
              f"SFH head{' without its rest-frame branch' if args.encoder_only else ''} fine-tuned from "
              f"pretrained/galfm for {metrics.get('steps', args.steps)} steps of 32 "
