@@ -106,6 +106,9 @@ class GalFMHeadConfig(PreTrainedConfig):
         scan_galaxy_shifts (`int`), scan_qso_shifts (`int`): grid pixels scanned, z_s = 10^(s step) - 1 for
             s < shifts (4150 and 6990 at 1e-4 dex: z < 1.6 for galaxies, z < 4 for QSOs).
         scan_galaxy_templates (`int`), scan_qso_templates (`int`): number of rest-frame templates of each class.
+        scan_galaxy_emission_templates (`int`): how many of the galaxy templates, the last ones, are emission
+            lines, fitted with amplitudes >= 0 (a line fitted negative is dropped and the fit redone), so noise
+            cannot be fitted as absorption "lines" at a wrong redshift; 0 leaves every amplitude free.
         scan_polynomial_degree (`int`): degree of the observed-frame Legendre polynomials added to every fit.
         scan_min_pixels (`int`): fewer good pixels than this and the scan is not used for that galaxy.
         scan_prior_outlier_fraction (`float`): flat share mixed into the encoder's redshift prior.
@@ -113,8 +116,30 @@ class GalFMHeadConfig(PreTrainedConfig):
             grid step and the template mismatch a real spectrum has).
         scan_qso_sigma_floor_pixels (`float`): the same for QSO redshifts: 7 pixels (~ 500 km/s at 1e-4 dex), the
             scatter of broad-line velocity offsets from the systemic redshift (Shen et al. 2016).
+        scan_min_delta_chi2 (`float`), scan_delta_chi2_window_kms (`float`): a redshift whose best fit beats every
+            fit farther than the window (1000 km/s) by less than this chi2 (9, redrock's SMALL_DELTA_CHI2) gets
+            ``redshift_warning``: the data do not single it out.
         scan_qso_delta_chi2 (`float`): how much better (in reduced chi2 units) the QSO fit must be to class
             the spectrum a QSO.
+        rest_frame_spectrum (`bool`): the SFH head also reads the spectrum moved to its rest frame
+            (`galfm.rest_frame_galfm`): at the ``redshift`` it is given (the record's in training), else at its own
+            redshift scan's; the encoder's observed-frame patches alone keep too little absorption-line detail.
+        rest_frame_log_min (`float`), rest_frame_bins (`int`), rest_frame_bin_pixels (`int`): the rest-frame grid,
+            log10(lambda) from ``rest_frame_log_min`` in bins of that many observed-grid pixels (3600-8000 A in 868
+            bins of 4 x 1e-4 dex by default: 276 km/s, the optical absorption lines of stellar-population fits).
+        rest_frame_channels (`int`), rest_frame_features (`int`): the rest-frame branch's convolution channels and
+            output width.
+        photometric_redshift (`bool`): a property head predicting redshift also fits template SEDs to the
+            photometry at every redshift of a grid (`galfm.photometric_redshift_galfm`) and, for a galaxy without
+            a usable spectrum, reports that posterior; set up by
+            `galfm.training.photoz_templates.add_photometric_redshift`.
+        photoz_log_step (`float`), photoz_shifts (`int`): the grid z_s = 10^(s step) - 1, s < shifts (0.001 dex,
+            dz / (1 + z) = 0.0023, and 545 shifts: z <= 2.5).
+        photoz_templates (`int`): number of template SEDs; photoz_bands (`list[str]`): the bands tabulated.
+        photoz_softening_nmgy (`float`): the processor's asinh softening, to turn the tokens back into fluxes.
+        photoz_template_error (`float`): fractional flux error added in quadrature for template mismatch.
+        photoz_min_bands (`int`): fewer tabulated bands than this and the encoder's redshift stands.
+        photoz_sigma_floor_pixels (`float`): grid pixels added in quadrature to the peak's curvature sigma.
     """
 
     model_type = "galfm_head"
@@ -139,12 +164,30 @@ class GalFMHeadConfig(PreTrainedConfig):
     scan_qso_shifts: int = 6990
     scan_galaxy_templates: int = 0
     scan_qso_templates: int = 0
+    scan_galaxy_emission_templates: int = 0
     scan_polynomial_degree: int = 2
     scan_min_pixels: int = 200
     scan_prior_outlier_fraction: float = 0.05
     scan_sigma_floor_pixels: float = 0.5
     scan_qso_sigma_floor_pixels: float = 7.0
     scan_qso_delta_chi2: float = 25.0
+    scan_min_delta_chi2: float = 9.0
+    scan_delta_chi2_window_kms: float = 1000.0
+    rest_frame_spectrum: bool = False
+    rest_frame_log_min: float = 3.5563025007672873  # log10(3600)
+    rest_frame_bins: int = 868
+    rest_frame_bin_pixels: int = 4
+    rest_frame_channels: int = 32
+    rest_frame_features: int = 256
+    photometric_redshift: bool = False
+    photoz_log_step: float = 1e-3
+    photoz_shifts: int = 545
+    photoz_templates: int = 0
+    photoz_bands: list[str] | None = None
+    photoz_softening_nmgy: float = 0.1
+    photoz_template_error: float = 0.05
+    photoz_min_bands: int = 3
+    photoz_sigma_floor_pixels: float = 0.5
 
     @property
     def scan_max_shift(self) -> int:

@@ -44,12 +44,14 @@ def asinh_magnitude(flux_nmgy: np.ndarray, softening_nmgy: float) -> np.ndarray:
     return 22.5 - ASINH_MAG_SCALE * (np.arcsinh(flux_nmgy / (2 * b)) + math.log(b))
 
 
-def asinh_magnitude_to_flux(mag: np.ndarray, mag_std: np.ndarray, softening_nmgy: float
-                            ) -> tuple[np.ndarray, np.ndarray]:
-    """The inverse of `asinh_magnitude` (nanomaggies), the error through the local derivative."""
+def asinh_magnitude_to_flux(mag: np.ndarray | torch.Tensor, mag_std: np.ndarray | torch.Tensor,
+                            softening_nmgy: float) -> tuple[np.ndarray, np.ndarray] | tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of `asinh_magnitude` (nanomaggies), the error through the local derivative (arrays or
+    tensors); exact for the errors the tokenizer made."""
     b = softening_nmgy
     argument = (22.5 - mag) / ASINH_MAG_SCALE - math.log(b)
-    return 2 * b * np.sinh(argument), 2 * b * np.cosh(argument) * mag_std / ASINH_MAG_SCALE
+    sinh, cosh = (torch.sinh, torch.cosh) if isinstance(argument, torch.Tensor) else (np.sinh, np.cosh)
+    return 2 * b * sinh(argument), 2 * b * cosh(argument) * mag_std / ASINH_MAG_SCALE
 
 
 def band_wavelengths(processor: GalFMProcessor, bands: Sequence[str], galaxy: str, field: str) -> np.ndarray:

@@ -125,6 +125,35 @@ def grid_centers(processor: GalFMProcessor) -> np.ndarray:
     return np.sqrt(edges[:-1] * edges[1:])
 
 
+def unpack_patches(inputs: Mapping[str, torch.Tensor], log_min: float, log_step: float, num_pixels: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The processor's packed patches back on the full observed grid: (flux, ivar), each (B, num_pixels) float64,
+    in the normalised units of ``spectrum_values``; ivar 0 where nothing was measured.
+
+    ``log_min`` (lower edge of the first pixel, log10 Angstrom), ``log_step`` (dex) and ``num_pixels`` describe the
+    grid the patches must lie on (the processor's); a patch off it raises, naming the field.
+    """
+    values = inputs["spectrum_values"].double()
+    weights = inputs["spectrum_weights"].double()
+    centres = inputs["spectrum_wavelength"][..., 0].double()
+    batch, patches, size = values.shape
+    mask = inputs.get("spectrum_attention_mask")
+    present = torch.ones(batch, patches, dtype=torch.bool, device=values.device) if mask is None else mask.bool()
+    position = (torch.log10(centres.clamp_min(1.0)) - log_min) / (log_step * size) - 0.5
+    index = torch.round(position).long()
+    if (present & ((position - index).abs() > 0.01)).any():
+        raise ValueError(f"spectrum_wavelength: the spectrum patches are not on this head's grid (log10 lambda_min "
+                         f"{log_min}, step {log_step}); use the processor saved with this head")
+    num_patches = num_pixels // size
+    index = torch.where(present, index.clamp(0, num_patches - 1), num_patches)  # padding goes to a spare slot
+    flux = values.new_zeros(batch, num_patches + 1, size)
+    ivar = values.new_zeros(batch, num_patches + 1, size)
+    rows = torch.arange(batch, device=values.device)[:, None].expand(-1, patches)
+    flux[rows, index] = values
+    ivar[rows, index] = weights**2
+    return flux[:, :num_patches].reshape(batch, -1), ivar[:, :num_patches].reshape(batch, -1)
+
+
 def in_range(wavelength: np.ndarray, wavelength_range: tuple[float, float] | None) -> np.ndarray:
     """Pixels inside ``wavelength_range`` (inclusive); every pixel when it is None."""
     if wavelength_range is None:
@@ -323,4 +352,4 @@ def _masked(arm: Mapping, hide: np.ndarray) -> np.ndarray:
 SPECTRUM = SpectrumModality()
 
 __all__ = ["SPECTRUM", "SpectrumModality", "grid_edges", "log_grid_edges", "pixel_edges", "resample_spectrum",
-           "spectral_flux"]
+           "spectral_flux", "unpack_patches"]
