@@ -355,7 +355,9 @@ class GalFMForStarFormationHistory(GalFMHeadModel):
     ``labels`` (batch, 17): the 16 mass fractions (``properties.sfh``) then ``log_z``; NaN where unknown. With
     ``config.head_config.rest_frame_spectrum`` the head also reads the spectrum moved to its rest frame
     (`galfm.rest_frame_galfm`), as a stellar-population fit does, at ``redshift`` (batch,) where given (NaN where
-    unknown) and elsewhere at its own template scan's (``config.head_config.redshift_scan``) redshift.
+    unknown) and elsewhere at its own template scan's (``config.head_config.redshift_scan``) redshift where the
+    scan is secure (no ``redshift_warning``); where neither, it answers without the rest frame, as it learnt to
+    from the given redshifts hidden in training (``rest_frame_redshift_dropout``).
     """
 
     def __init__(self, config: GalFMConfig):
@@ -394,23 +396,26 @@ class GalFMForStarFormationHistory(GalFMHeadModel):
 
     @torch.no_grad()
     def rest_frame_redshift(self, redshift: torch.Tensor | None, inputs, batch: int, device) -> torch.Tensor:
-        """(batch,) float64: the given redshifts where finite, elsewhere the scan's (flat prior); NaN where neither
-        applies (no spectrum, or training without a scan), which reads as an empty rest-frame spectrum."""
+        """(batch,) float64: the given redshifts where finite, elsewhere the scan's (flat prior) where it carries
+        no warning; NaN where neither (no spectrum, an insecure scan, a redshift hidden in training), which reads as
+        an empty rest-frame spectrum."""
         given = torch.full((batch,), math.nan, dtype=torch.float64, device=device) if redshift is None \
             else torch.as_tensor(redshift, device=device).double().reshape(batch)
+        if self.training:
+            hidden = torch.rand(batch, device=device) < self.config.head_config.rest_frame_redshift_dropout
+            return torch.where(hidden, math.nan, given)
         missing = ~torch.isfinite(given)
         if not missing.any() or inputs.get("spectrum_values") is None:
             return given
         if self.redshift_scan is None:
-            if self.training:
-                return given
             raise ValueError("redshift: this SFH head reads the spectrum in its rest frame and has no redshift scan "
                              "of its own; pass redshift=(batch,) spectroscopic redshifts (NaN where unknown is only "
                              "allowed for a head saved with its scan, as `galfm finetune --task sfh` makes)")
         scan = self.redshift_scan(inputs)
         flat = torch.zeros(batch, dtype=torch.float64, device=device)
         posterior = redshift_posterior(scan, flat, flat + 1e3, self.config)
-        return torch.where(missing & scan.valid, posterior.redshift.double(), given)
+        secure = scan.valid & (posterior.delta_chi2 >= self.config.head_config.scan_min_delta_chi2)
+        return torch.where(missing & secure, posterior.redshift.double(), given)
 
 
 @dataclass
