@@ -96,6 +96,10 @@ def linear_reference(data: Path, test_size: int, components: int = 200) -> dict[
     return scores
 
 
+def _minutes(timings: dict, step: str) -> str:
+    return f"{timings[step] / 60:.1f} min" if step in timings else "time not kept"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--galaxies", type=int, default=20000)
@@ -109,8 +113,13 @@ def main() -> int:
     torch.set_num_threads(2)
     work = Path(args.work)
     summary_file = work / ("sfh_network_encoder_only.json" if args.encoder_only else "sfh_network.json")
-    earlier = summary_file  # a re-run reuses WORK's survey and head, and quotes their first timings
-    timings = json.loads(earlier.read_text()).get("timings_s", {}) if earlier.is_file() else {}
+    # a re-run reuses WORK's survey and head, and quotes their first timings (the survey's from either run)
+    timings = {}
+    for earlier in (work / "sfh_network.json", summary_file):
+        if earlier.is_file():
+            timings.update(json.loads(earlier.read_text()).get("timings_s", {}))
+    if args.encoder_only and not summary_file.is_file():
+        timings.pop("finetune", None)
 
     data = work / "data"
     start = time.perf_counter()
@@ -137,10 +146,10 @@ def main() -> int:
 
     lines = [f"`python benchmarks/bench_sfh_network.py --galaxies {args.galaxies} --steps {args.steps} --minutes "
              f"{args.minutes:g} --record`: {args.galaxies} simulated galaxies (MUSE 1\" "
-             f"spectra at S/N 20-50 per Å + PHANGS-HST F275W-F814W; simulated in {timings['simulate'] / 60:.1f} min), "
+             f"spectra at S/N 20-50 per Å + PHANGS-HST F275W-F814W; simulated in {_minutes(timings, 'simulate')}), "
              f"SFH head{' without its rest-frame branch' if args.encoder_only else ''} fine-tuned from "
              f"pretrained/galfm for {metrics.get('steps', args.steps)} steps of 32 "
-             f"({timings['finetune'] / 60:.1f} min, CPU, random input subsets).", "",
+             f"({_minutes(timings, 'finetune')}, CPU, random input subsets).", "",
              "| test split (400 galaxies) | head, all inputs, at the true z: scatter (R²; predicting the mean) | "
              "head at its own scan's z | linear reference: ridge on the rest-frame spectrum at the true z | bar |",
              "|---|---|---|---|---|",
