@@ -82,6 +82,25 @@ def test_fainter_copies_of_the_real_galaxies_are_right_or_warned(data_dir):
     assert level["within_0.003"] >= 0.75 and level["unwarned_within_0.003"] >= 0.9, level
 
 
+def test_the_shipped_sfh_head_reads_real_spectra_in_their_rest_frame(data_dir):
+    """The SFH head finds each secure real galaxy's redshift itself and reads its spectrum there: what it returns
+    then is what it returns given the catalogue redshift."""
+    import torch
+
+    from galfm import GalFMProcessor, load_head
+
+    folder = SHIPPED_DIR / "galfm-sfh"
+    head, processor = load_head(str(folder)).eval(), GalFMProcessor.from_pretrained(folder)
+    assert head.config.head_config.rest_frame_spectrum and head.redshift_scan is not None
+    galaxies = [g for g in read_real_galaxies([data_dir / "sdss", data_dir / "desi"]) if g.secure]
+    batch = processor([{"spectrum": g.record["spectrum"]} for g in galaxies], return_tensors="pt")
+    catalogue = torch.tensor([g.catalogue_z for g in galaxies], dtype=torch.float64)
+    with torch.no_grad():
+        found, given = head(**batch), head(**batch, redshift=catalogue)
+    assert torch.all((found.redshift.double() - catalogue).abs() / (1 + catalogue) < 0.003), found.redshift
+    torch.testing.assert_close(found.log_z, given.log_z, atol=0.01, rtol=0)
+
+
 @pytest.mark.parametrize("name", ["galfm-properties", "galfm-photoz"])
 def test_photometry_alone_is_within_0_05_for_the_bright_secure_real_galaxies(data_dir, name):
     from galfm import GalFMProcessor, load_head
