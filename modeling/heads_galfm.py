@@ -340,6 +340,9 @@ class GalFMStarFormationHistoryOutput(ModelOutput):
         log_z (`(batch,)`), log_z_std (`(batch,)`): stellar metallicity log10 Z/Zsun and its 1-sigma uncertainty.
         redshift (`(batch,)`): the redshift the rest-frame spectrum was read at (given or scanned; NaN where
             neither), for heads with ``rest_frame_spectrum``.
+        redshift_warning (`(batch,)` bool): the scanned redshift is not secure (the scan's DELTACHI2 below
+            ``scan_min_delta_chi2``, as the property head's ``redshift_warning``): the rest frame, and so the SFH,
+            may be read at a wrong redshift; False where the redshift was given.
     """
 
     loss: torch.Tensor | None = None
@@ -347,6 +350,7 @@ class GalFMStarFormationHistoryOutput(ModelOutput):
     log_z: torch.Tensor | None = None
     log_z_std: torch.Tensor | None = None
     redshift: torch.Tensor | None = None
+    redshift_warning: torch.Tensor | None = None
 
 
 class GalFMForStarFormationHistory(GalFMHeadModel):
@@ -355,9 +359,8 @@ class GalFMForStarFormationHistory(GalFMHeadModel):
     ``labels`` (batch, 17): the 16 mass fractions (``properties.sfh``) then ``log_z``; NaN where unknown. With
     ``config.head_config.rest_frame_spectrum`` the head also reads the spectrum moved to its rest frame
     (`galfm.rest_frame_galfm`), as a stellar-population fit does, at ``redshift`` (batch,) where given (NaN where
-    unknown) and elsewhere at its own template scan's (``config.head_config.redshift_scan``) redshift where the
-    scan is secure (no ``redshift_warning``); where neither, it answers without the rest frame, as it learnt to
-    from the given redshifts hidden in training (``rest_frame_redshift_dropout``).
+    unknown) and elsewhere at its own template scan's (``config.head_config.redshift_scan``) redshift, with
+    ``redshift_warning`` where the scan does not single that redshift out.
     """
 
     def __init__(self, config: GalFMConfig):
@@ -373,9 +376,9 @@ class GalFMForStarFormationHistory(GalFMHeadModel):
     def forward(self, labels: torch.Tensor | None = None, redshift: torch.Tensor | None = None,
                 return_dict: bool | None = None, **inputs) -> GalFMStarFormationHistoryOutput | tuple:
         summary = self.summary(**inputs)
-        used_redshift = None
+        used_redshift = warning = None
         if self.rest_frame is not None:
-            used_redshift = self.rest_frame_redshift(redshift, inputs, summary.shape[0], summary.device)
+            used_redshift, warning = self.rest_frame_redshift(redshift, inputs, summary.shape[0], summary.device)
             summary = torch.cat([summary, self.rest_frame(inputs, used_redshift).to(summary.dtype)], -1)
         out = self.head(summary).float()
         log_fractions = F.log_softmax(out[:, :NUM_SFH_BINS], dim=-1)
@@ -391,22 +394,26 @@ class GalFMForStarFormationHistory(GalFMHeadModel):
         log_z_value, log_z_std = self.destandardize("log_z", mean_z, (0.5 * log_var).exp())
         output = GalFMStarFormationHistoryOutput(
             loss=loss, sfh=log_fractions.exp(), log_z=log_z_value, log_z_std=log_z_std,
-            redshift=None if used_redshift is None else used_redshift.to(log_z_value.dtype))
+            redshift=None if used_redshift is None else used_redshift.to(log_z_value.dtype), redshift_warning=warning)
         return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
 
     @torch.no_grad()
-    def rest_frame_redshift(self, redshift: torch.Tensor | None, inputs, batch: int, device) -> torch.Tensor:
-        """(batch,) float64: the given redshifts where finite, elsewhere the scan's (flat prior) where it carries
-        no warning; NaN where neither (no spectrum, an insecure scan, a redshift hidden in training), which reads as
-        an empty rest-frame spectrum."""
+    def rest_frame_redshift(self, redshift: torch.Tensor | None, inputs, batch: int, device
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """((batch,) float64 redshifts, (batch,) warnings): the given redshifts where finite, elsewhere the scan's
+        (flat prior), warned where its DELTACHI2 is below ``scan_min_delta_chi2``; NaN where neither (no spectrum,
+        a scan without enough pixels, a redshift hidden in training), which reads as an empty rest-frame spectrum."""
         given = torch.full((batch,), math.nan, dtype=torch.float64, device=device) if redshift is None \
             else torch.as_tensor(redshift, device=device).double().reshape(batch)
+        no_warning = torch.zeros(batch, dtype=torch.bool, device=device)
         if self.training:
-            hidden = torch.rand(batch, device=device) < self.config.head_config.rest_frame_redshift_dropout
-            return torch.where(hidden, math.nan, given)
+            dropout = self.config.head_config.rest_frame_redshift_dropout
+            if dropout > 0:  # (no draw at 0, so the random stream of a run without it stays as it was)
+                given = torch.where(torch.rand(batch, device=device) < dropout, math.nan, given)
+            return given, no_warning
         missing = ~torch.isfinite(given)
         if not missing.any() or inputs.get("spectrum_values") is None:
-            return given
+            return given, no_warning
         if self.redshift_scan is None:
             raise ValueError("redshift: this SFH head reads the spectrum in its rest frame and has no redshift scan "
                              "of its own; pass redshift=(batch,) spectroscopic redshifts (NaN where unknown is only "
@@ -414,8 +421,9 @@ class GalFMForStarFormationHistory(GalFMHeadModel):
         scan = self.redshift_scan(inputs)
         flat = torch.zeros(batch, dtype=torch.float64, device=device)
         posterior = redshift_posterior(scan, flat, flat + 1e3, self.config)
-        secure = scan.valid & (posterior.delta_chi2 >= self.config.head_config.scan_min_delta_chi2)
-        return torch.where(missing & secure, posterior.redshift.double(), given)
+        use = missing & scan.valid
+        warning = use & (posterior.delta_chi2 < self.config.head_config.scan_min_delta_chi2)
+        return torch.where(use, posterior.redshift.double(), given), warning
 
 
 @dataclass

@@ -66,7 +66,7 @@ TASK_CARDS = {
                     "read in its rest frame (`galfm.rest_frame_galfm`) at the redshift given (`redshift=`), else at "
                     "the head's own template-scan redshift.",
         outputs="`sfh` (16 fractions, `galfm.SFH_AGE_BIN_EDGES_GYR`), `log_z`, `log_z_std`, `redshift` (where the "
-                "rest frame was read)",
+                "rest frame was read), `redshift_warning` (the scan did not single it out)",
         intended_use="SFHs for large samples, orders of magnitude faster than spectral fitting",
         metrics=[("log_age_mw/scatter_dex", "nmad", "mass-weighted age scatter (dex)"),
                  ("log_age_mw/r2", "r2", "mass-weighted age R²"),

@@ -4,9 +4,9 @@ The use the SFH network was built for. Spaxels are grouped to a target S/N with 
 Voronoi binning (``vorbin``), because single spaxels of a real cube are far too faint for an SFH; each bin's
 summed spectrum goes through an SFH head (16 mass fractions and log Z with its σ; a head that reads the spectrum
 in its rest frame does so at the galaxy's redshift when given, else at each bin's own template-scan redshift,
-which also follows the rotation, written as the REDSHIFT map); the maps are written on the
-cube's own sky grid (FITS with its celestial WCS, and a PNG). The binning decides what is measurable: the S/N of
-every bin and the spaxels left out (no positive signal) are in the FITS file.
+which also follows the rotation, written as the REDSHIFT map with REDSHIFT_WARNING where the scan is not secure);
+the maps are written on the cube's own sky grid (FITS with its celestial WCS, and a PNG). The binning decides
+what is measurable: the S/N of every bin and the spaxels left out (no positive signal) are in the FITS file.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from galfm.properties_galfm import SFH_AGE_BIN_EDGES_GYR, mass_weighted_log_age
 DEFAULT_HEAD = "org/galfm-sfh"
 # mass-fraction maps: formed in the last 100 Myr, 0.1-1 Gyr ago, more than 1 Gyr ago
 AGE_GROUPS_GYR = {"FRAC_YOUNG": (0.0, 0.1), "FRAC_INTERMEDIATE": (0.1, 1.0), "FRAC_OLD": (1.0, np.inf)}
-MAPS = ("LOG_AGE_MW", "LOG_Z", "LOG_Z_ERR", *AGE_GROUPS_GYR, "BIN_SNR", "REDSHIFT")
+MAPS = ("LOG_AGE_MW", "LOG_Z", "LOG_Z_ERR", *AGE_GROUPS_GYR, "BIN_SNR", "REDSHIFT", "REDSHIFT_WARNING")
 
 
 def spaxel_snr(cube: Cube) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +132,7 @@ def sfh_maps(cube: Cube, head: GalFMForStarFormationHistory, processor: GalFMPro
            / np.sqrt(np.bincount(bins[inside], noise[inside] ** 2, minlength=count)))
     records = [region_record(cube, bins == b, f"{name}-bin{b}", [f"voronoi_bin={b}"]) for b in range(count)]
     head.eval()
-    sfh, log_z, log_z_std, used_redshift = [], [], [], []
+    sfh, log_z, log_z_std, used_redshift, warned = [], [], [], [], []
     for start in range(0, count, batch_size):
         chunk = records[start:start + batch_size]
         given = {} if redshift is None else {"redshift": torch.full((len(chunk),), float(redshift))}
@@ -141,11 +141,12 @@ def sfh_maps(cube: Cube, head: GalFMForStarFormationHistory, processor: GalFMPro
         log_z.append(out.log_z.float().numpy())
         log_z_std.append(out.log_z_std.float().numpy())
         used_redshift.append(np.full(len(chunk), np.nan) if out.redshift is None else out.redshift.float().numpy())
+        warned.append(np.zeros(len(chunk), bool) if out.redshift_warning is None else out.redshift_warning.numpy())
     sfh = np.concatenate(sfh)
     per_bin = {"LOG_AGE_MW": mass_weighted_log_age(sfh), "LOG_Z": np.concatenate(log_z),
                "LOG_Z_ERR": np.concatenate(log_z_std),
                **{key: _mass_fraction(sfh, *span) for key, span in AGE_GROUPS_GYR.items()}, "BIN_SNR": snr,
-               "REDSHIFT": np.concatenate(used_redshift)}
+               "REDSHIFT": np.concatenate(used_redshift), "REDSHIFT_WARNING": np.concatenate(warned).astype(float)}
     return SFHMaps(bins=bins, spaxels=spaxels, sfh=sfh, per_bin=per_bin)
 
 
@@ -170,7 +171,8 @@ def write_maps(result: SFHMaps, cube: Cube, out_dir: Path, name: str) -> tuple[P
         fits.Column("NSPAXELS", "J", array=result.spaxels), fits.Column("SNR", "E", array=result.snr),
         fits.Column("SFH", f"{result.sfh.shape[1]}E", array=result.sfh),
         fits.Column("LOG_Z", "E", array=result.log_z), fits.Column("LOG_Z_ERR", "E", array=result.log_z_std),
-        fits.Column("REDSHIFT", "D", array=result.per_bin["REDSHIFT"])],
+        fits.Column("REDSHIFT", "D", array=result.per_bin["REDSHIFT"]),
+        fits.Column("REDSHIFT_WARNING", "L", array=result.per_bin["REDSHIFT_WARNING"] > 0)],
         name="BINS")
     table.header["AGEEDGES"] = " ".join(f"{e:g}" for e in edges)
     hdus.append(table)
@@ -230,7 +232,9 @@ def main(args: argparse.Namespace) -> int:
           f"{np.max(result.log_z):.2f} (median σ {np.median(result.log_z_std):.2f} dex)")
     redshift = result.per_bin["REDSHIFT"]
     if np.isfinite(redshift).any():
+        warned = int(result.per_bin["REDSHIFT_WARNING"].sum())
         print(f"rest frame read at z {np.nanmin(redshift):.4f} to {np.nanmax(redshift):.4f} "
-              f"({'given' if args.redshift is not None else 'each bin scanned'})")
+              f"({'given' if args.redshift is not None else 'each bin scanned'}; {warned} of {len(redshift)} bins' "
+              "scans not secure: REDSHIFT_WARNING)")
     print(f"wrote {fits_path} and {png_path}")
     return 0

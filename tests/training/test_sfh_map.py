@@ -72,6 +72,7 @@ def test_sfh_maps_recover_the_metallicity_gradient_of_a_simulated_cube(gradient_
     assert spearmanr(true_age, result.per_bin["LOG_AGE_MW"])[0] > 0.3
     redshift = result.per_bin["REDSHIFT"]
     assert np.all(np.abs(redshift - 0.02) < 1e-3)  # the cube's galaxy sits at z = 0.02; every bin scanned near it
+    assert not result.per_bin["REDSHIFT_WARNING"].any()  # and securely at S/N 20
 
 
 def test_real_muse_subcube_is_binned_to_what_it_can_reach(tmp_path, capsys):
