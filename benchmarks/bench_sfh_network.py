@@ -1,7 +1,7 @@
 """The SFH head at the SFH network's setting: MUSE-like spectra at S/N >= 20 per Angstrom plus the five PHANGS-HST
 bands, then the simulated cube of ``galfm sfh-map`` with its known gradients.
 
-    python benchmarks/bench_sfh_network.py [--galaxies 20000] [--steps 3000] [--minutes 14] [--work DIR]
+    python benchmarks/bench_sfh_network.py [--galaxies 40000] [--steps 4500] [--minutes 16] [--work DIR]
         [--encoder-only] [--record]
 
 1. ``galfm simulate --surveys muse,phangs_hst --bright-fraction 1 --min-spectrum-snr 20`` (SDSS-main-like
@@ -102,9 +102,9 @@ def _minutes(timings: dict, step: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--galaxies", type=int, default=20000)
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--minutes", type=float, default=14.0)
+    parser.add_argument("--galaxies", type=int, default=40000)
+    parser.add_argument("--steps", type=int, default=4500)
+    parser.add_argument("--minutes", type=float, default=16.0)
     parser.add_argument("--work", default="bench_work/sfh_network")
     parser.add_argument("--encoder-only", action="store_true",
                         help="the head without its rest-frame branch (the ablation; in WORK/sfh_muse_encoder_only)")
