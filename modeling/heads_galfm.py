@@ -380,7 +380,16 @@ class GalFMForStarFormationHistory(GalFMHeadModel):
         if self.rest_frame is not None:
             used_redshift, warning = self.rest_frame_redshift(redshift, inputs, summary.shape[0], summary.device)
             summary = torch.cat([summary, self.rest_frame(inputs, used_redshift).to(summary.dtype)], -1)
-        out = self.head(summary).float()
+        output = self.predict(summary, labels, used_redshift, warning)
+        return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
+
+    def predict(self, features: torch.Tensor, labels: torch.Tensor | None = None,
+                redshift: torch.Tensor | None = None, redshift_warning: torch.Tensor | None = None
+                ) -> GalFMStarFormationHistoryOutput:
+        """Outputs (and the loss, given ``labels``) from the head's input features: the encoder summary, then the
+        rest-frame branch's features where the head has it (what a fit on cached summaries feeds it);
+        ``redshift`` and ``redshift_warning`` are passed through to the output."""
+        out = self.head(features).float()
         log_fractions = F.log_softmax(out[:, :NUM_SFH_BINS], dim=-1)
         mean_z, log_var = out[:, NUM_SFH_BINS], out[:, NUM_SFH_BINS + 1].clamp(*self.log_var_range())
         loss = None
@@ -392,10 +401,9 @@ class GalFMForStarFormationHistory(GalFMHeadModel):
             loss = (cross_entropy * has_sfh).sum() / has_sfh.sum().clamp_min(1)
             loss = loss + beta_nll(mean_z, log_var, log_z, self.config.head_config.nll_beta)
         log_z_value, log_z_std = self.destandardize("log_z", mean_z, (0.5 * log_var).exp())
-        output = GalFMStarFormationHistoryOutput(
+        return GalFMStarFormationHistoryOutput(
             loss=loss, sfh=log_fractions.exp(), log_z=log_z_value, log_z_std=log_z_std,
-            redshift=None if used_redshift is None else used_redshift.to(log_z_value.dtype), redshift_warning=warning)
-        return output if (return_dict if return_dict is not None else self.config.return_dict) else output.to_tuple()
+            redshift=None if redshift is None else redshift.to(log_z_value.dtype), redshift_warning=redshift_warning)
 
     @torch.no_grad()
     def rest_frame_redshift(self, redshift: torch.Tensor | None, inputs, batch: int, device

@@ -61,7 +61,10 @@ class GalFMRestFrameSpectrum(nn.Module):
     def rest_frame(self, inputs: Mapping[str, torch.Tensor], redshift: torch.Tensor
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(flux, present), each (B, bins): the ivar-weighted binned rest-frame spectrum over its median (0 where
-        no pixel was measured), and 1 where a bin holds a measurement."""
+        no pixel was measured), and 1 where a bin holds a measurement; all 0 for a batch without spectra."""
+        if inputs.get("spectrum_values") is None:
+            empty = torch.zeros(redshift.shape[0], self.bins, dtype=torch.float64, device=redshift.device)
+            return empty, empty
         flux, ivar = unpack_patches(inputs, self.log_min, self.log_step, self.num_observed)
         known = torch.isfinite(redshift)
         shift = self.shift_pixels(torch.where(known, redshift.double(), 0.0))
@@ -78,16 +81,16 @@ class GalFMRestFrameSpectrum(nn.Module):
         scale = torch.where(torch.isfinite(median) & (median.abs() > 0), median.abs(), 1.0)
         return (torch.where(present, binned / scale[:, None], 0.0), present.to(binned.dtype))
 
-    def forward(self, inputs: Mapping[str, torch.Tensor], redshift: torch.Tensor) -> torch.Tensor:
-        if inputs.get("spectrum_values") is None:
-            batch = redshift.shape[0]
-            flux = present = torch.zeros(batch, self.bins, dtype=torch.float64, device=redshift.device)
-        else:
-            flux, present = self.rest_frame(inputs, redshift)
+    def encode(self, flux: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """(B, ``rest_frame_features``) from `rest_frame`'s (flux, present): the learned part, on its own so that
+        a fit can cache the rest-frame spectra (`galfm.training.rest_frame_warmup`)."""
         dtype = self.projection[0].weight.dtype
         # asinh keeps a noisy or line-dominated bin from swamping the rest, as the encoder's patches do
         features = torch.stack([torch.asinh(flux), present], dim=1).to(dtype)
         return self.projection(self.convolutions(features).flatten(1))
+
+    def forward(self, inputs: Mapping[str, torch.Tensor], redshift: torch.Tensor) -> torch.Tensor:
+        return self.encode(*self.rest_frame(inputs, redshift))
 
 
 __all__ = ["GalFMRestFrameSpectrum"]

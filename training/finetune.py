@@ -34,6 +34,7 @@ from .evaluate import split_outputs
 from .photoz_templates import add_photometric_redshift
 from .plots import plot_task
 from .redshift_templates import add_redshift_scan
+from .rest_frame_warmup import warm_up_rest_frame
 from .run_config import comma_list, option, parse_run_config
 from .tasks import (
     TASKS,
@@ -82,6 +83,10 @@ class FinetuneConfig:
     rest_frame_spectrum: bool | None = option(None, "an SFH head also reads the spectrum in its rest frame (at the "
                                               "record's redshift in training, its own redshift scan, added after "
                                               "training, otherwise); default: on for an SFH head given spectra")
+    rest_frame_warmup_epochs: float = option(20.0, "an SFH head's rest-frame branch and readout are first fitted "
+                                             "for this many epochs on cached encoder summaries "
+                                             "(galfm.training.rest_frame_warmup; 0: off)")
+    rest_frame_warmup_learning_rate: float = option(1e-3, "peak learning rate of that fit")
     seed: int = option(0, "random seed")
     progress: bool = option(True, "show progress bars")
 
@@ -216,8 +221,14 @@ def finetune(args: FinetuneConfig) -> dict:
                          ("--photometric-redshift", args.photometric_redshift)):
         if wanted and ("redshift" not in task.targets or task.head is not GalFMForPropertyPrediction):
             raise ValueError(f"{flag}: only a property head predicting redshift has one")
+    collator = GalaxyTaskCollator(processor, task, label2id)
+    warmup = None
+    if model.config.head_config.rest_frame_spectrum and args.rest_frame_warmup_epochs > 0:
+        warmup = warm_up_rest_frame(model, train, collator, args.rest_frame_warmup_epochs,
+                                    args.rest_frame_warmup_learning_rate, args.batch_size, args.weight_decay,
+                                    args.seed, args.num_workers, args.progress)
     train_set = InputSubsets(train, task.inputs, seed=args.seed) if args.input_subsets else train
-    trainer = build_trainer(model, task, train_set, GalaxyTaskCollator(processor, task, label2id), args)
+    trainer = build_trainer(model, task, train_set, collator, args)
     trainer.train()
     if args.redshift_scan or model.config.head_config.rest_frame_spectrum:
         add_redshift_scan(model, processor, seed=args.seed)
@@ -227,6 +238,8 @@ def finetune(args: FinetuneConfig) -> dict:
                "band_prefixes": list(task.band_prefixes), "train_galaxies": len(train),
                "label_fraction": args.label_fraction, "steps": trainer.state.global_step,
                "base": None if args.from_scratch else args.base, "freeze_encoder": args.freeze_encoder}
+    if warmup is not None:
+        metrics["rest_frame_warmup"] = warmup
     results = {}
     for split, dataset in evaluation.items():
         prediction = trainer.predict(dataset, metric_key_prefix=split)

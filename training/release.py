@@ -12,6 +12,10 @@ One command, the project's own steps in order, each skipped when its output exis
 4. the real-sky benchmark (`training/real_sky.py`) on every real file at hand;
 5. model cards with the data, steps, hardware, wall time and results on simulation and on real galaxies.
 
+``galfm release --heads galfm-sfh`` re-makes only the named heads: fine-tuned from the shipped base
+(``OUT/galfm``) on the release survey (simulated again in ``WORK`` where absent), re-scored, and their folders,
+cards and entries of ``OUT/release.json`` replaced; the base and the other heads stay as they are.
+
 The folders are named as their Hub repos (``org/galfm`` -> ``pretrained/galfm``); ``make install`` places them
 in the Hugging Face cache (`galfm.place_in_hf_cache`), so ``from_pretrained("org/galfm")`` works offline.
 """
@@ -22,6 +26,7 @@ import argparse
 import json
 import platform
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,6 +184,36 @@ def release(out: Path, work: Path, galaxies: int = 10000, pretrain_steps: int = 
     return record
 
 
+def retrain_heads(out: Path, work: Path, names: list[str], results_file: Path | None = None) -> dict:
+    """Re-make the shipped heads ``names`` from the shipped base ``out/galfm`` on the release survey of
+    ``out/release.json`` (its galaxies and seed), replacing their folders, cards and record entries."""
+    known = {head.name: head for head in SHIPPED_HEADS}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"--heads {','.join(unknown)}: not a shipped head; choose from {', '.join(known)}")
+    record_file = out / "release.json"
+    if not record_file.is_file() or not (out / "galfm" / "config.json").is_file():
+        raise ValueError(f"{out}: no release.json and galfm/ to retrain heads from; run `galfm release` first")
+    record = json.loads(record_file.read_text())
+    work.mkdir(parents=True, exist_ok=True)
+    data = _simulate(work, record["galaxies"], record["seed"])
+    for name in names:
+        head = known[name]
+        start = time.perf_counter()
+        run = _finetune(work, data, out / "galfm", head, record["seed"])
+        if time.perf_counter() - start > 5.0:  # trained now (a resumed run keeps the recorded time)
+            record["timings_s"][name] = time.perf_counter() - start
+        _rescore(run, data)
+        _copy_model(run / "model", out / name)
+        record["heads"][name] = json.loads((run / "metrics.json").read_text())
+        write_shipped_head_card(out, record, head, run)
+    record["hardware"] = hardware()
+    record_file.write_text(json.dumps(record, indent=1, default=str))
+    if results_file is not None:
+        benchmarking.record(results_file, "release", "The shipped models (galfm release)", release_table(record))
+    return record
+
+
 def release_table(record: dict) -> str:
     """What was trained, for how long, and how each head scores on the simulated test split."""
     minutes = {k: v / 60 for k, v in record["timings_s"].items()}
@@ -267,12 +302,22 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--pretrain-minutes", type=float, default=PRETRAIN_MINUTES,
                         help="time limit of the pretraining")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--heads", default=None,
+                        help="re-make only these shipped heads (comma-separated, e.g. galfm-sfh) from OUT/galfm")
     parser.add_argument("--record", action="store_true", help="write the table into benchmarks/RESULTS.md")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.heads:
+        try:
+            retrain_heads(Path(args.out), Path(args.work), args.heads.split(","),
+                          RESULTS_FILE if args.record else None)
+        except ValueError as err:
+            print(f"galfm release: {err}", file=sys.stderr)
+            return 2
+        return 0
     record = release(Path(args.out), Path(args.work), args.galaxies, args.pretrain_steps, args.pretrain_minutes,
                      args.seed, RESULTS_FILE if args.record else None)
     print(json.dumps(record["real_sky"], indent=1))
