@@ -113,12 +113,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
-    record = release_job.release(Path(args.out), Path(args.work), args.galaxies, args.pretrain_steps,
-                                 args.pretrain_minutes, args.seed,
-                                 release_job.RESULTS_FILE if args.record else None)
-    print(f"shipped folders in {args.out}: galfm, {', '.join(record['heads'])}; real sky: {record['real_sky']}")
-    print(f"Place them in the HF cache (what `make install` does): galfm install-pretrained {args.out}")
-    return 0
+    return release_job.run(args)
 
 
 def _cmd_install_pretrained(args: argparse.Namespace) -> int:

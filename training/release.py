@@ -70,17 +70,24 @@ class ShippedHead:
     photometric_redshift: bool = False
     steps: int = 600
     minutes: float = 5.0  # a time limit that ends training early on a slower machine
+    survey: dict | None = None  # its own simulated survey (SimulationConfig fields); None: the release survey
 
     @property
     def repo_id(self) -> str:
         return f"{REPO_ORG}/{self.name}"
 
 
+MUSE_SURVEY = {"n": 40000, "seed": 3, "surveys": ("muse", "phangs_hst"), "bright_fraction": 1.0,
+               "min_spectrum_snr": 20.0}
+"""The SFH network's setting: SDSS-main-like galaxies seen by MUSE through a 1" aperture, lifted to S/N 20-50 per
+Angstrom, plus the five PHANGS-HST bands (what ``galfm sfh-map`` bins of a cube look like)."""
+
 SHIPPED_HEADS: tuple[ShippedHead, ...] = (
     ShippedHead("galfm-properties", "properties", ("spectrum", "photometry"), PROPERTY_TARGETS, redshift_scan=True,
                 photometric_redshift=True, steps=1500, minutes=12.0),
     ShippedHead("galfm-photoz", "photoz", ("photometry",), ("redshift",), photometric_redshift=True),
     ShippedHead("galfm-sfh", "sfh", ("spectrum", "photometry"), steps=1500, minutes=12.0),
+    ShippedHead("galfm-sfh-muse", "sfh", ("spectrum", "photometry"), steps=4500, minutes=20.0, survey=MUSE_SURVEY),
     ShippedHead("galfm-posterior", "posterior", ("spectrum", "photometry")),
 )
 
@@ -91,10 +98,13 @@ def hardware() -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
-def _simulate(work: Path, galaxies: int, seed: int) -> Path:
-    data = work / "data"
+def _simulate(work: Path, galaxies: int, seed: int, head: ShippedHead | None = None) -> Path:
+    """The release survey (``WORK/data``), or a head's own (``WORK/data_<head>``), simulated where absent."""
+    data = work / ("data" if head is None or head.survey is None else f"data_{head.name}")
     if not (data / "README.md").is_file():
-        write_survey(SimulationConfig(n=galaxies, seed=seed), data, num_proc=2)
+        config = SimulationConfig(n=galaxies, seed=seed) if head is None or head.survey is None \
+            else SimulationConfig(**head.survey)
+        write_survey(config, data, num_proc=2)
     return data
 
 
@@ -162,10 +172,12 @@ def release(out: Path, work: Path, galaxies: int = 10000, pretrain_steps: int = 
     pretrain_run = timed("pretrain", _pretrain, work, data, pretrain_steps, pretrain_minutes, seed)
     pretrain_summary = json.loads((pretrain_run / "pretrain_summary.json").read_text()) \
         if (pretrain_run / "pretrain_summary.json").is_file() else {}
-    runs = {head.name: timed(head.name, _finetune, work, data, pretrain_run / "model", head, seed)
+    surveys = {head.name: data if head.survey is None else timed(f"simulate {head.name}", _simulate, work,
+                                                                 galaxies, seed, head) for head in SHIPPED_HEADS}
+    runs = {head.name: timed(head.name, _finetune, work, surveys[head.name], pretrain_run / "model", head, seed)
             for head in SHIPPED_HEADS}
     for head in SHIPPED_HEADS:
-        _rescore(runs[head.name], data)
+        _rescore(runs[head.name], surveys[head.name])
 
     out.mkdir(parents=True, exist_ok=True)
     _copy_model(pretrain_run / "model", out / "galfm")
@@ -196,9 +208,9 @@ def retrain_heads(out: Path, work: Path, names: list[str], results_file: Path | 
         raise ValueError(f"{out}: no release.json and galfm/ to retrain heads from; run `galfm release` first")
     record = json.loads(record_file.read_text())
     work.mkdir(parents=True, exist_ok=True)
-    data = _simulate(work, record["galaxies"], record["seed"])
     for name in names:
         head = known[name]
+        data = _simulate(work, record["galaxies"], record["seed"], head)
         start = time.perf_counter()
         run = _finetune(work, data, out / "galfm", head, record["seed"])
         if time.perf_counter() - start > 5.0:  # trained now (a resumed run keeps the recorded time)
@@ -220,7 +232,8 @@ def release_table(record: dict) -> str:
     lines = [f"`galfm release --record` on {record['hardware']}: {record['galaxies']} simulated galaxies (seed "
              f"{record['seed']}), `tiny` encoder pretrained {record['pretrain'].get('steps')} steps of 16 in "
              f"{minutes['pretrain']:.1f} min, then each head with Trainer (batch 32) on random input subsets.", "",
-             "| model | steps | minutes | simulated test split (all inputs) |", "|---|---|---|---|",
+             "| model | steps | minutes | simulated test split (all inputs; the release survey's unless said) |",
+             "|---|---|---|---|",
              f"| org/galfm | {record['pretrain'].get('steps')} | {minutes['pretrain']:.1f} | final loss "
              f"{record['pretrain'].get('final_loss', float('nan')):.3f} |"]
     chosen = {"galfm-properties": ["redshift/outlier_fraction", "redshift/coverage_68", "log_mstar/r2",
@@ -233,9 +246,12 @@ def release_table(record: dict) -> str:
                 "galfm-sfh": [("mass-weighted age scatter", "log_age_mw", "dex"), ("log Z scatter", "log_z", "dex"),
                               ("at its own scan's redshift: age scatter", OWN_REDSHIFT_PREFIX + "log_age_mw", "dex"),
                               ("log Z scatter", OWN_REDSHIFT_PREFIX + "log_z", "dex")]}
-    for head in SHIPPED_HEADS:
+    scatters["galfm-sfh-muse"], chosen["galfm-sfh-muse"] = scatters["galfm-sfh"], chosen["galfm-sfh"]
+    for head in (h for h in SHIPPED_HEADS if h.name in record["heads"]):
         metrics = record["heads"][head.name]
-        text = [f"{label} {scatter_in_context(metrics, prefix, unit)}" for label, prefix, unit in
+        text = [] if head.survey is None else [f"own survey ({head.survey['n']} galaxies at the SFH network's "
+                                                "setting: MUSE spectra + PHANGS-HST bands)"]
+        text += [f"{label} {scatter_in_context(metrics, prefix, unit)}" for label, prefix, unit in
                 scatters.get(head.name, [])]
         text += [f"{k} {metrics['test_' + k]:.4g}" for k in chosen.get(head.name, [])
                  if isinstance(metrics.get("test_" + k), (int, float))]
@@ -243,7 +259,13 @@ def release_table(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _data_text(record: dict) -> str:
+def _data_text(record: dict, head: ShippedHead | None = None) -> str:
+    if head is not None and head.survey is not None:
+        survey = head.survey
+        return (f"{survey['n']} galaxies of the galfm simulator at the SFH network's setting (`SimulationConfig("
+                f"n={survey['n']}, seed={survey['seed']}, surveys={survey['surveys']}, bright_fraction="
+                f"{survey['bright_fraction']}, min_spectrum_snr={survey['min_spectrum_snr']})`: SDSS-main-like "
+                "galaxies, MUSE 1\" aperture spectra at S/N 20-50 per Angstrom, HST WFC3/UVIS F275W-F814W)")
     return (f"{record['galaxies']} galaxies of the galfm simulated survey (`galfm simulate --n "
             f"{record['galaxies']} --seed {record['seed']}`: 30% SDSS-main-like r < 17.77, 70% r < 22.5; "
             "DESI and SDSS spectra through fibres, J-PAS + GALEX + Legacy Surveys photometry and SDSS ugriz "
@@ -257,7 +279,7 @@ def write_shipped_head_card(out: Path, record: dict, head: ShippedHead, run: Pat
     training = (f"`galfm release`: Trainer, {metrics['steps']} steps ({record['timings_s'][head.name] / 60:.1f} "
                 f"min on {record['hardware']}) from {REPO_ORG}/galfm, on random subsets of each galaxy's inputs")
     return write_head_card(out / head.name, head.task, head.repo_id, f"{REPO_ORG}/galfm", scores,
-                           [run / "predictions.png"], training, _data_text(record),
+                           [run / "predictions.png"], training, _data_text(record, head),
                            " / ".join(head.inputs) + " (any subset)", _architecture(out / head.name))
 
 
@@ -308,21 +330,26 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """What ``galfm release`` (and ``python -m galfm.training.release``) does with its parsed flags."""
+    results_file = RESULTS_FILE if args.record else None
     if args.heads:
         try:
-            retrain_heads(Path(args.out), Path(args.work), args.heads.split(","),
-                          RESULTS_FILE if args.record else None)
+            record = retrain_heads(Path(args.out), Path(args.work), args.heads.split(","), results_file)
         except ValueError as err:
             print(f"galfm release: {err}", file=sys.stderr)
             return 2
-        return 0
-    record = release(Path(args.out), Path(args.work), args.galaxies, args.pretrain_steps, args.pretrain_minutes,
-                     args.seed, RESULTS_FILE if args.record else None)
-    print(json.dumps(record["real_sky"], indent=1))
+        print(f"re-made in {args.out}: {args.heads} (release.json and their cards updated)")
+    else:
+        record = release(Path(args.out), Path(args.work), args.galaxies, args.pretrain_steps, args.pretrain_minutes,
+                         args.seed, results_file)
+        print(f"shipped folders in {args.out}: galfm, {', '.join(record['heads'])}; real sky: {record['real_sky']}")
+    print(f"Place them in the HF cache (what `make install` does): galfm install-pretrained {args.out}")
     return 0
 
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -47,12 +47,31 @@ def cache_rest_frame_inputs(model: GalFMForStarFormationHistory, loader: DataLoa
     return {name: torch.cat(values) for name, values in parts.items()}
 
 
+def _held_out_loss(model: GalFMForStarFormationHistory, cache: dict[str, torch.Tensor], index: torch.Tensor,
+                   batch_size: int = 512) -> float:
+    """The head's mean loss on the cached galaxies ``index`` (eval mode: no dropout)."""
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for chunk in index.split(batch_size):
+            features = torch.cat([cache["summary"][chunk],
+                                  model.rest_frame.encode(cache["flux"][chunk], cache["present"][chunk].float())], -1)
+            total += float(model.predict(features, cache["labels"][chunk]).loss) * len(chunk)
+    model.train()
+    return total / len(index)
+
+
 def warm_up_rest_frame(model: GalFMForStarFormationHistory, train: Sized, collator, epochs: float,
                        learning_rate: float, batch_size: int = 32, weight_decay: float = 0.01, seed: int = 0,
-                       num_workers: int = 0, progress: bool = True) -> dict[str, float]:
-    """Fit ``model.rest_frame`` and ``model.head`` for ``epochs`` passes over ``train`` (records, collated by the
-    task's ``collator``) on cached summaries; the encoder is untouched. Returns what it did (galaxies, steps,
-    seconds, the last 100 steps' mean loss)."""
+                       num_workers: int = 0, progress: bool = True, held_out_fraction: float = 0.1,
+                       patience: int = 3) -> dict[str, float]:
+    """Fit ``model.rest_frame`` and ``model.head`` for up to ``epochs`` passes over ``train`` (records, collated by
+    the task's ``collator``) on cached summaries; the encoder is untouched.
+
+    ``held_out_fraction`` of the galaxies (seeded) are kept out of the fit and scored after every epoch: the fit
+    stops once that loss has not improved for ``patience`` epochs and keeps the best epoch's weights, so a small
+    training set is not memorised (a readout fitted for 20 epochs on 9000 galaxies came out overconfident: its log Z
+    sigma covered 34% of the test galaxies where it claimed 68%). Returns what it did."""
     if model.rest_frame is None:
         raise ValueError("rest_frame_warmup_epochs: this SFH head has no rest-frame branch to warm up "
                          "(finetune it with rest_frame_spectrum on, or set rest_frame_warmup_epochs to 0)")
@@ -60,16 +79,21 @@ def warm_up_rest_frame(model: GalFMForStarFormationHistory, train: Sized, collat
     loader = DataLoader(train, batch_size=64, collate_fn=collator, num_workers=num_workers)
     cache = cache_rest_frame_inputs(model, loader, progress)
     cached = time.perf_counter()
-    count = len(cache["labels"])
-    steps = max(1, math.ceil(epochs * count / batch_size))
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(cache["labels"]), generator=generator)
+    held = max(1, round(held_out_fraction * len(order))) if len(order) > 1 else 0
+    held_out, fitted = order[:held], order[held:]
+    steps_per_epoch = max(1, math.ceil(len(fitted) / batch_size))
+    steps = max(1, math.ceil(epochs * steps_per_epoch))
     parameters = [*model.rest_frame.parameters(), *model.head.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=weight_decay)
     schedule = get_cosine_schedule_with_warmup(optimizer, round(0.05 * steps), steps)
-    generator = torch.Generator().manual_seed(seed)
+    best = (math.inf, 0, None)  # (held-out loss, epoch, weights)
+    history: list[float] = []
     model.train()
-    losses = []
-    for _ in tqdm(range(steps), desc="rest-frame warm-up: fitting", disable=not progress):
-        index = torch.randint(count, (batch_size,), generator=generator)
+    bar = tqdm(total=steps, desc="rest-frame warm-up: fitting", disable=not progress)
+    for step in range(steps):
+        index = fitted[torch.randint(len(fitted), (batch_size,), generator=generator)]
         features = torch.cat([cache["summary"][index],
                               model.rest_frame.encode(cache["flux"][index], cache["present"][index].float())], -1)
         loss = model.predict(features, cache["labels"][index]).loss
@@ -77,13 +101,27 @@ def warm_up_rest_frame(model: GalFMForStarFormationHistory, train: Sized, collat
         loss.backward()
         optimizer.step()
         schedule.step()
-        losses.append(loss.item())
+        bar.update()
+        if held and ((step + 1) % steps_per_epoch == 0 or step + 1 == steps):
+            history.append(_held_out_loss(model, cache, held_out))
+            bar.set_postfix(held_out_loss=f"{history[-1]:.3f}")
+            if history[-1] < best[0]:
+                weights = tuple({name: tensor.detach().clone() for name, tensor in part.state_dict().items()}
+                                for part in (model.rest_frame, model.head))
+                best = (history[-1], len(history), weights)
+            elif len(history) - best[1] >= patience:
+                break
+    bar.close()
+    if best[2] is not None:
+        model.rest_frame.load_state_dict(best[2][0])
+        model.head.load_state_dict(best[2][1])
     model.zero_grad(set_to_none=True)
-    summary = {"galaxies": count, "steps": steps, "cache_seconds": cached - start,
-               "fit_seconds": time.perf_counter() - cached, "final_loss": sum(losses[-100:]) / len(losses[-100:])}
-    logger.info("rest-frame warm-up: %d galaxies, %d steps of %d, %.0f s caching + %.0f s fitting, loss %.3f",
-                count, steps, batch_size, summary["cache_seconds"], summary["fit_seconds"], summary["final_loss"])
+    summary = {"galaxies": len(order), "held_out": held, "steps": step + 1, "best_epoch": best[1],
+               "epochs_run": len(history), "held_out_loss": best[0], "held_out_losses": history,
+               "cache_seconds": cached - start, "fit_seconds": time.perf_counter() - cached}
+    logger.info("rest-frame warm-up: %d galaxies (%d held out), %d steps of %d, best epoch %d of %d (held-out loss "
+                "%.3f), %.0f s caching + %.0f s fitting", len(order), held, step + 1, batch_size, best[1],
+                len(history), best[0], summary["cache_seconds"], summary["fit_seconds"])
     return summary
-
 
 __all__ = ["cache_rest_frame_inputs", "warm_up_rest_frame"]

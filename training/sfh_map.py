@@ -30,6 +30,9 @@ from galfm.processing_galfm import GalFMProcessor
 from galfm.properties_galfm import SFH_AGE_BIN_EDGES_GYR, mass_weighted_log_age
 
 DEFAULT_HEAD = "org/galfm-sfh"
+INSTRUMENT_HEADS = {"muse": "org/galfm-sfh-muse"}
+"""The shipped head trained for a cube's instrument (MUSE: at the SFH network's setting, MUSE spectra + PHANGS-HST
+bands); any other cube (MaNGA: SDSS-like spectra) gets ``DEFAULT_HEAD``, trained on the release survey."""
 # mass-fraction maps: formed in the last 100 Myr, 0.1-1 Gyr ago, more than 1 Gyr ago
 AGE_GROUPS_GYR = {"FRAC_YOUNG": (0.0, 0.1), "FRAC_INTERMEDIATE": (0.1, 1.0), "FRAC_OLD": (1.0, np.inf)}
 MAPS = ("LOG_AGE_MW", "LOG_Z", "LOG_Z_ERR", *AGE_GROUPS_GYR, "BIN_SNR", "REDSHIFT", "REDSHIFT_WARNING")
@@ -196,10 +199,17 @@ def write_maps(result: SFHMaps, cube: Cube, out_dir: Path, name: str) -> tuple[P
     return fits_path, png_path
 
 
-def run_sfh_map(cube_path: str | Path, out_dir: str | Path, head: str = DEFAULT_HEAD, target_snr: float = 20.0,
+def head_for(cube: Cube) -> str:
+    """The shipped SFH head for ``cube``'s instrument (`INSTRUMENT_HEADS`, else `DEFAULT_HEAD`)."""
+    return INSTRUMENT_HEADS.get(cube.survey, DEFAULT_HEAD)
+
+
+def run_sfh_map(cube_path: str | Path, out_dir: str | Path, head: str | None = None, target_snr: float = 20.0,
                 redshift: float | None = None) -> tuple[SFHMaps, Path, Path]:
-    """Read a MUSE or MaNGA cube, bin it, predict, write the maps: (result, FITS path, PNG path)."""
+    """Read a MUSE or MaNGA cube, bin it, predict, write the maps: (result, FITS path, PNG path). ``head`` None:
+    the shipped head for the cube's instrument (`INSTRUMENT_HEADS`)."""
     cube = load_ifu_cube(cube_path)
+    head = head or head_for(cube)
     model = load_head(head)
     if not isinstance(model, GalFMForStarFormationHistory):
         raise ValueError(f"--head {head}: a {type(model).__name__}; sfh-map needs an SFH head (e.g. {DEFAULT_HEAD})")
@@ -210,8 +220,9 @@ def run_sfh_map(cube_path: str | Path, out_dir: str | Path, head: str = DEFAULT_
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("cube", help="a MUSE / PHANGS-MUSE cube (DATA and STAT extensions)")
-    parser.add_argument("--head", default=DEFAULT_HEAD, help="an SFH head: folder or Hub repo (default %(default)s)")
+    parser.add_argument("cube", help="a MUSE / PHANGS-MUSE cube (DATA and STAT extensions) or a MaNGA LOGCUBE")
+    parser.add_argument("--head", default=None, help="an SFH head: folder or Hub repo (default: "
+                        f"{INSTRUMENT_HEADS['muse']} for a MUSE cube, {DEFAULT_HEAD} for any other)")
     parser.add_argument("--target-snr", type=float, default=20.0, help="Voronoi target S/N per pixel per bin")
     parser.add_argument("--out", default="sfh_maps", help="output folder")
     parser.add_argument("--redshift", type=float, default=None,

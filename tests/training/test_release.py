@@ -150,11 +150,12 @@ def test_the_shipped_weights_are_safetensors_and_small():
 
 
 def test_retraining_one_head_names_an_unknown_head_and_a_missing_release(tmp_path):
-    from galfm.training.release import main, retrain_heads
+    from galfm.cli import main
+    from galfm.training.release import retrain_heads
 
     with pytest.raises(ValueError, match="galfm-nope: not a shipped head; choose from galfm-properties"):
         retrain_heads(SHIPPED_DIR, tmp_path, ["galfm-nope"])
     with pytest.raises(ValueError, match="run `galfm release` first"):
         retrain_heads(tmp_path / "empty", tmp_path, ["galfm-sfh"])
-    assert main(["--out", str(tmp_path / "empty"), "--work", str(tmp_path), "--heads", "galfm-sfh"]) == 2
+    assert main(["release", "--out", str(tmp_path / "empty"), "--work", str(tmp_path), "--heads", "galfm-sfh"]) == 2
     assert not (tmp_path / "data").exists()  # nothing simulated for a run that cannot start

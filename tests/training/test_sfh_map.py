@@ -13,10 +13,11 @@ from conftest import DATA
 from galfm.cli import main as cli_main
 from galfm.datasets_scripts.muse import load_cube
 from galfm.datasets_scripts.simulator.cube import simulate_cube
-from galfm.training.release import SHIPPED_DIR
+from galfm.training.release import SHIPPED_DIR, SHIPPED_HEADS
 from galfm.training.sfh_map import MAPS, bin_average, run_sfh_map, voronoi_bins
 
-SFH_HEAD = SHIPPED_DIR / "galfm-sfh"
+SFH_HEAD = SHIPPED_DIR / "galfm-sfh"  # trained on the release survey (SDSS/DESI-like spectra): for MaNGA
+MUSE_HEAD = SHIPPED_DIR / "galfm-sfh-muse"  # trained at the SFH network's setting: for MUSE cubes
 REAL_CUBE = DATA / "muse" / "subcub_mosaic.fits"
 
 
@@ -54,7 +55,7 @@ def test_voronoi_bins_reach_the_target_or_say_why():
 
 def test_sfh_maps_recover_the_metallicity_gradient_of_a_simulated_cube(gradient_cube, tmp_path):
     torch.set_num_threads(1)
-    result, fits_path, png_path = run_sfh_map(gradient_cube, tmp_path, str(SFH_HEAD), target_snr=20.0)
+    result, fits_path, png_path = run_sfh_map(gradient_cube, tmp_path, str(MUSE_HEAD), target_snr=20.0)
     count = len(result.snr)
     assert 5 < count < 400 and png_path.stat().st_size > 10_000
     with fits.open(gradient_cube) as truth, fits.open(fits_path) as maps:
@@ -78,16 +79,25 @@ def test_sfh_maps_recover_the_metallicity_gradient_of_a_simulated_cube(gradient_
 def test_real_muse_subcube_is_binned_to_what_it_can_reach(tmp_path, capsys):
     """The bundled PHANGS-MUSE sub-cube is faint (per-spaxel S/N ~0.1): all of it reaches S/N ~4.5 per pixel,
     so a target of 10 is refused with that number, and a target of 1 gives a handful of bins."""
-    assert cli_main(["sfh-map", str(REAL_CUBE), "--head", str(SFH_HEAD), "--target-snr", "10",
+    assert cli_main(["sfh-map", str(REAL_CUBE), "--head", str(MUSE_HEAD), "--target-snr", "10",
                      "--out", str(tmp_path)]) == 2
     assert "the whole cube reaches S/N 4.5" in capsys.readouterr().err
-    assert cli_main(["sfh-map", str(REAL_CUBE), "--head", str(SFH_HEAD), "--target-snr", "1",
+    assert cli_main(["sfh-map", str(REAL_CUBE), "--head", str(MUSE_HEAD), "--target-snr", "1",
                      "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Voronoi bins from 849 of 900 spaxels" in out
     with fits.open(tmp_path / "subcub_mosaic_sfh_maps.fits") as maps:
         log_z = maps["LOG_Z"].data
         assert np.isfinite(log_z).sum() == 849 and maps["BINS"].data["SNR"].min() >= 1.0
+
+
+def test_each_instrument_gets_the_head_trained_for_it(manga_cube):
+    from galfm.datasets_scripts.ifu_cubes import load_ifu_cube
+    from galfm.training.sfh_map import head_for
+
+    assert head_for(load_ifu_cube(REAL_CUBE)) == "org/galfm-sfh-muse"
+    assert head_for(load_ifu_cube(manga_cube)) == "org/galfm-sfh"
+    assert {f"org/{h.name}" for h in SHIPPED_HEADS} >= {"org/galfm-sfh-muse", "org/galfm-sfh"}
 
 
 def test_a_manga_cube_is_mapped_on_its_own_sky_grid(manga_cube, tmp_path, capsys):
