@@ -8,7 +8,8 @@ One command, the project's own steps in order, each skipped when its output exis
 3. ``galfm finetune`` the heads from it, each on random subsets of every galaxy's inputs (one modality, one
    survey's bands: `training/augment.py`) so they answer from whatever a real record has; the property head
    also gets the template redshift scan (`galfm.redshift_scan_galfm`), it and the photo-z head the photometric
-   template fit (`galfm.photometric_redshift_galfm`);
+   template fit (`galfm.photometric_redshift_galfm`); ``galfm-sfh-muse`` is fine-tuned on its own survey
+   (`MUSE_SURVEY`: the SFH network's setting, what the bins of a MUSE cube look like);
 4. the real-sky benchmark (`training/real_sky.py`) on every real file at hand;
 5. model cards with the data, steps, hardware, wall time and results on simulation and on real galaxies.
 

@@ -63,15 +63,16 @@ def _held_out_loss(model: GalFMForStarFormationHistory, cache: dict[str, torch.T
 
 def warm_up_rest_frame(model: GalFMForStarFormationHistory, train: Sized, collator, epochs: float,
                        learning_rate: float, batch_size: int = 32, weight_decay: float = 0.01, seed: int = 0,
-                       num_workers: int = 0, progress: bool = True, held_out_fraction: float = 0.1,
-                       patience: int = 3) -> dict[str, float]:
-    """Fit ``model.rest_frame`` and ``model.head`` for up to ``epochs`` passes over ``train`` (records, collated by
+                       num_workers: int = 0, progress: bool = True, held_out_fraction: float = 0.1) -> dict[str, float]:
+    """Fit ``model.rest_frame`` and ``model.head`` for ``epochs`` passes over ``train`` (records, collated by
     the task's ``collator``) on cached summaries; the encoder is untouched.
 
-    ``held_out_fraction`` of the galaxies (seeded) are kept out of the fit and scored after every epoch: the fit
-    stops once that loss has not improved for ``patience`` epochs and keeps the best epoch's weights, so a small
-    training set is not memorised (a readout fitted for 20 epochs on 9000 galaxies came out overconfident: its log Z
-    sigma covered 34% of the test galaxies where it claimed 68%). Returns what it did."""
+    ``held_out_fraction`` of the galaxies (seeded) are kept out of the fit and scored after every epoch; the
+    weights of the best epoch are kept, so a small training set is not memorised (20 epochs on 9000 galaxies left
+    the log Z sigma covering 34% of the test galaxies where it claimed 68%). There is no early stop: while the
+    cosine schedule's rate is high the held-out loss wanders (on 36000 MUSE-like galaxies it rose for three
+    epochs after the second, where the full 20-epoch fit went on to 0.023 dex in log Z after the joint
+    fine-tune). Returns what it did."""
     if model.rest_frame is None:
         raise ValueError("rest_frame_warmup_epochs: this SFH head has no rest-frame branch to warm up "
                          "(finetune it with rest_frame_spectrum on, or set rest_frame_warmup_epochs to 0)")
@@ -109,19 +110,18 @@ def warm_up_rest_frame(model: GalFMForStarFormationHistory, train: Sized, collat
                 weights = tuple({name: tensor.detach().clone() for name, tensor in part.state_dict().items()}
                                 for part in (model.rest_frame, model.head))
                 best = (history[-1], len(history), weights)
-            elif len(history) - best[1] >= patience:
-                break
     bar.close()
     if best[2] is not None:
         model.rest_frame.load_state_dict(best[2][0])
         model.head.load_state_dict(best[2][1])
     model.zero_grad(set_to_none=True)
-    summary = {"galaxies": len(order), "held_out": held, "steps": step + 1, "best_epoch": best[1],
+    summary = {"galaxies": len(order), "held_out": held, "steps": steps, "best_epoch": best[1],
                "epochs_run": len(history), "held_out_loss": best[0], "held_out_losses": history,
                "cache_seconds": cached - start, "fit_seconds": time.perf_counter() - cached}
     logger.info("rest-frame warm-up: %d galaxies (%d held out), %d steps of %d, best epoch %d of %d (held-out loss "
-                "%.3f), %.0f s caching + %.0f s fitting", len(order), held, step + 1, batch_size, best[1],
+                "%.3f), %.0f s caching + %.0f s fitting", len(order), held, steps, batch_size, best[1],
                 len(history), best[0], summary["cache_seconds"], summary["fit_seconds"])
     return summary
+
 
 __all__ = ["cache_rest_frame_inputs", "warm_up_rest_frame"]
