@@ -14,7 +14,7 @@ One command, the project's own steps in order, each skipped when its output exis
 5. model cards with the data, steps, hardware, wall time and results on simulation and on real galaxies.
 
 ``galfm release --heads galfm-sfh`` re-makes only the named heads: fine-tuned from the shipped base
-(``OUT/galfm``) on the release survey (simulated again in ``WORK`` where absent), re-scored, and their folders,
+(``OUT/galfm``) on their survey (simulated again in ``WORK`` where absent), re-scored, and their folders,
 cards and entries of ``OUT/release.json`` replaced; the base and the other heads stay as they are.
 
 The folders are named as their Hub repos (``org/galfm`` -> ``pretrained/galfm``); ``make install`` places them
@@ -198,8 +198,9 @@ def release(out: Path, work: Path, galaxies: int = 10000, pretrain_steps: int = 
 
 
 def retrain_heads(out: Path, work: Path, names: list[str], results_file: Path | None = None) -> dict:
-    """Re-make the shipped heads ``names`` from the shipped base ``out/galfm`` on the release survey of
-    ``out/release.json`` (its galaxies and seed), replacing their folders, cards and record entries."""
+    """Re-make the shipped heads ``names`` from the shipped base ``out/galfm``, each on its survey (the release
+    survey of ``out/release.json``, its galaxies and seed, or the head's own), replacing their folders, cards and
+    record entries."""
     known = {head.name: head for head in SHIPPED_HEADS}
     unknown = [name for name in names if name not in known]
     if unknown:
@@ -250,8 +251,8 @@ def release_table(record: dict) -> str:
     scatters["galfm-sfh-muse"], chosen["galfm-sfh-muse"] = scatters["galfm-sfh"], chosen["galfm-sfh"]
     for head in (h for h in SHIPPED_HEADS if h.name in record["heads"]):
         metrics = record["heads"][head.name]
-        text = [] if head.survey is None else [f"own survey ({head.survey['n']} galaxies at the SFH network's "
-                                                "setting: MUSE spectra + PHANGS-HST bands)"]
+        text = [] if head.survey is None else [f"its own survey ({head.survey['n']} galaxies: "
+                                                f"{' + '.join(head.survey['surveys'])})"]
         text += [f"{label} {scatter_in_context(metrics, prefix, unit)}" for label, prefix, unit in
                 scatters.get(head.name, [])]
         text += [f"{k} {metrics['test_' + k]:.4g}" for k in chosen.get(head.name, [])
