@@ -2,14 +2,16 @@
 bands, then the simulated cube of ``galfm sfh-map`` with its known gradients.
 
     python benchmarks/bench_sfh_network.py [--galaxies 40000] [--steps 4500] [--minutes 16] [--work DIR]
-        [--encoder-only] [--record]
+        [--encoder-only | --head pretrained/galfm-sfh-muse] [--record]
 
 1. ``galfm simulate --surveys muse,phangs_hst --bright-fraction 1 --min-spectrum-snr 20 --seed 3``
    (`galfm.training.release.MUSE_SURVEY`, the survey the shipped galfm-sfh-muse is trained on: SDSS-main-like
    galaxies, MUSE 1" aperture spectra lifted to S/N 20-50 per Angstrom, WFC3/UVIS F275W-F814W photometry);
 2. ``galfm finetune --task sfh`` from the shipped base (pretrained/galfm) on random input subsets, so the head
    also serves spectrum-only cube bins; the rest-frame branch and readout first fitted on cached encoder
-   summaries (`galfm.training.rest_frame_warmup`; ``--encoder-only``: without the branch);
+   summaries (`galfm.training.rest_frame_warmup`; ``--encoder-only``: without the branch; ``--head DIR``: no
+   fine-tune, the head in DIR is scored: the shipped galfm-sfh-muse is this step's head, made by ``galfm release``
+   with the same FinetuneConfig on the same survey);
 3. the test split's log Z and mass-weighted age scatter, each beside its R² and the scatter of predicting the
    mean (the SFH network reaches ~0.03 dex in log Z and ~0.1 dex in age; the bar here is <= 0.05 and <= 0.1),
    with the head given each galaxy's true redshift (as in training) and at its own template scan's;
@@ -119,8 +121,13 @@ def main() -> int:
     parser.add_argument("--work", default="bench_work/sfh_network")
     parser.add_argument("--encoder-only", action="store_true",
                         help="the head without its rest-frame branch (the ablation; in WORK/sfh_muse_encoder_only)")
+    parser.add_argument("--head", default=None,
+                        help="score this already fine-tuned SFH head (e.g. pretrained/galfm-sfh-muse) instead of "
+                             "fine-tuning one")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
+    if args.head and args.encoder_only:
+        parser.error("--head scores a head as it is; --encoder-only fine-tunes one: give one of them")
     torch.set_num_threads(2)
     work = Path(args.work)
     summary_file = work / ("sfh_network_encoder_only.json" if args.encoder_only else "sfh_network.json")
@@ -140,28 +147,40 @@ def main() -> int:
 
     run = work / ("sfh_muse_encoder_only" if args.encoder_only else "sfh_muse")
     start = time.perf_counter()
-    if not (run / "metrics.json").is_file():
+    if args.head:
+        model = Path(args.head)
+        if not (model / "config.json").is_file():
+            parser.error(f"--head {args.head}: no saved head there (config.json missing)")
+        metrics = evaluate_head(model, data, "test", max_samples=400)[0]
+        made = (f"SFH head `{args.head}` scored as it is (made by `galfm release` with this fine-tune's "
+                "FinetuneConfig on this survey: its steps and minutes in the release table)")
+    elif not (run / "metrics.json").is_file():
         finetune(FinetuneConfig(task="sfh", data=str(data), output_dir=str(run), base=str(SHIPPED_DIR / "galfm"),
                                 inputs=["spectrum", "photometry"], band_prefixes=["all"], max_steps=args.steps,
                                 time_limit_minutes=args.minutes, input_subsets=True, max_eval_samples=400, seed=0,
                                 rest_frame_spectrum=not args.encoder_only))
         timings["finetune"] = time.perf_counter() - start
-    metrics = json.loads((run / "metrics.json").read_text())
+    if not args.head:
+        model = run / "model"
+        metrics = json.loads((run / "metrics.json").read_text())
+        made = (f"SFH head{' without its rest-frame branch' if args.encoder_only else ''} fine-tuned from "
+                f"pretrained/galfm for {metrics.get('steps', args.steps)} steps of 32 "
+                f"({_minutes(timings, 'finetune')} in all, CPU, random input subsets){_warmup_text(metrics)}")
 
-    scanned, _, _, _ = evaluate_head(run / "model", data, "test", max_samples=400, conditions=False)
+    scanned, _, _, _ = evaluate_head(model, data, "test", max_samples=400, conditions=False)
     reference = linear_reference(data, test_size=400)
     cube = simulate_cube(work / "gradient_cube.fits", central_snr=40.0)
-    recovery = {name: cube_recovery(cube, head, work / f"maps_{name}", 20.0)
-                for name, head in (("this head", run / "model"), ("shipped galfm-sfh", SHIPPED_DIR / "galfm-sfh"),
-                                   ("shipped galfm-sfh-muse", SHIPPED_DIR / "galfm-sfh-muse"))
-                if (Path(head) / "config.json").is_file()}
+    heads = {"this head": model}
+    for name in ("galfm-sfh", "galfm-sfh-muse"):
+        if (SHIPPED_DIR / name / "config.json").is_file() and (SHIPPED_DIR / name).resolve() != model.resolve():
+            heads[f"shipped {name}"] = SHIPPED_DIR / name
+    recovery = {name: cube_recovery(cube, head, work / f"maps_{name}", 20.0) for name, head in heads.items()}
 
-    lines = [f"`python benchmarks/bench_sfh_network.py --galaxies {args.galaxies} --steps {args.steps} --minutes "
-             f"{args.minutes:g} --record`: {args.galaxies} simulated galaxies (MUSE 1\" "
-             f"spectra at S/N 20-50 per Å + PHANGS-HST F275W-F814W; simulated in {_minutes(timings, 'simulate')}), "
-             f"SFH head{' without its rest-frame branch' if args.encoder_only else ''} fine-tuned from "
-             f"pretrained/galfm for {metrics.get('steps', args.steps)} steps of 32 "
-             f"({_minutes(timings, 'finetune')} in all, CPU, random input subsets){_warmup_text(metrics)}.", "",
+    command = (f"--head {args.head}" if args.head else
+               f"--steps {args.steps} --minutes {args.minutes:g}{' --encoder-only' if args.encoder_only else ''}")
+    lines = [f"`python benchmarks/bench_sfh_network.py --galaxies {args.galaxies} {command} --record`: "
+             f"{args.galaxies} simulated galaxies (MUSE 1\" spectra at S/N 20-50 per Å + PHANGS-HST F275W-F814W; "
+             f"simulated in {_minutes(timings, 'simulate')}), {made}.", "",
              "| test split (400 galaxies) | head, all inputs, at the true z: scatter (R²; predicting the mean) | "
              "head at its own scan's z | linear reference: ridge on the rest-frame spectrum at the true z | bar |",
              "|---|---|---|---|---|",
