@@ -65,12 +65,12 @@ def test_sfh_maps_recover_the_metallicity_gradient_of_a_simulated_cube(gradient_
         np.testing.assert_allclose(maps["BINS"].data["SFH"].sum(1), 1.0, atol=1e-4)
         true_z = bin_average(truth["LOG_Z"].data, result.bins, truth["MASS"].data)
         true_age = bin_average(truth["LOG_AGE_MW"].data, result.bins, truth["MASS"].data)
-    # measured with the shipped head (rest-frame branch, each bin's redshift scanned): Spearman 0.97 in log Z and
-    # 0.58 in age on this cube (76 bins), 0.97 / 0.59 and 0.99 / 0.89 on two other seeds; the head before the
-    # rest-frame branch had 0.95 in log Z and an age correlation that moved between 0.08 and 0.72 with a 2% colour
-    # tilt. This guards the shipped weights and the scan-then-rest-frame path
-    assert spearmanr(true_z, result.log_z)[0] > 0.8
-    assert spearmanr(true_age, result.per_bin["LOG_AGE_MW"])[0] > 0.3
+    # measured with the shipped galfm-sfh-muse (rest-frame branch, each bin's redshift scanned; 76 bins): Spearman
+    # 0.98 / 0.99 / 0.99 in log Z and 0.97 / 0.98 / 0.97 in age on the cubes of seeds 1-3 (galfm-sfh: 0.99 and
+    # 0.94-0.96); the head before the rest-frame branch had 0.95 in log Z and an age correlation that moved between
+    # 0.08 and 0.72 with a 2% colour tilt. This guards the shipped weights and the scan-then-rest-frame path
+    assert spearmanr(true_z, result.log_z)[0] > 0.9
+    assert spearmanr(true_age, result.per_bin["LOG_AGE_MW"])[0] > 0.8
     redshift = result.per_bin["REDSHIFT"]
     assert np.all(np.abs(redshift - 0.02) < 1e-3)  # the cube's galaxy sits at z = 0.02; every bin scanned near it
     assert not result.per_bin["REDSHIFT_WARNING"].any()  # and securely at S/N 20
