@@ -142,3 +142,20 @@ def write_base_card(folder: str | Path, repo_id: str, preset: str, parameters: i
                          None, ["feature-extraction"]) + body
     (folder / "README.md").write_text(card)
     return folder / "README.md"
+
+
+def set_card_section(card: str | Path, title: str, text: str) -> Path:
+    """Put ``## title`` with ``text`` into a card: replacing that section where the card has it (up to the next
+    ``## `` heading), else appended, so writing the same section twice leaves one."""
+    card = Path(card)
+    lines = card.read_text().rstrip("\n").split("\n")
+    heading = f"## {title}"
+    section = [heading, "", *text.strip("\n").split("\n")]
+    if heading in lines:
+        start = lines.index(heading)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        lines[start:end] = [*section, ""] if end < len(lines) else section
+    else:
+        lines += ["", *section]
+    card.write_text("\n".join(lines) + "\n")
+    return card

@@ -10,7 +10,8 @@ One command, the project's own steps in order, each skipped when its output exis
    also gets the template redshift scan (`galfm.redshift_scan_galfm`), it and the photo-z head the photometric
    template fit (`galfm.photometric_redshift_galfm`); ``galfm-sfh-muse`` is fine-tuned on its own survey
    (`MUSE_SURVEY`: the SFH network's setting, what the bins of a MUSE cube look like);
-4. the real-sky benchmark (`training/real_sky.py`) on every real file at hand;
+4. the real galaxies at hand through the heads: the real-sky benchmark (`training/real_sky.py`) for the
+   property head, pPXF fits of the same real spectra for the SFH heads (`training/sfh_vs_ppxf.py`);
 5. model cards with the data, steps, hardware, wall time and results on simulation and on real galaxies.
 
 ``galfm release --heads galfm-sfh`` re-makes only the named heads: fine-tuned from the shipped base
@@ -40,12 +41,13 @@ from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
 from galfm.modeling_galfm import GalFMModel
 
 from . import benchmarking
-from .cards import write_base_card, write_head_card
+from .cards import set_card_section, write_base_card, write_head_card
 from .evaluate import evaluate_head
 from .finetune import FinetuneConfig, finetune
 from .metrics import scatter_in_context
 from .pretrain import DEFAULT_CONFIG, PretrainConfig, pretrain
 from .real_sky import TESTS_DATA, default_real_paths, markdown_table, run_real_sky
+from .sfh_vs_ppxf import compare_with_ppxf, comparison_markdown, plot_comparison
 from .tasks import PROPERTY_TARGETS
 
 REPO_ORG = "org"
@@ -185,12 +187,10 @@ def release(out: Path, work: Path, galaxies: int = 10000, pretrain_steps: int = 
     for head in SHIPPED_HEADS:
         _copy_model(runs[head.name] / "model", out / head.name)
 
-    real_rows, real_summary = run_real_sky(out / "galfm-properties", default_real_paths(TESTS_DATA),
-                                           out / "galfm-properties")
     record = {"galaxies": galaxies, "seed": seed, "hardware": hardware(), "timings_s": timings,
-              "pretrain": pretrain_summary, "real_sky": real_summary,
+              "pretrain": pretrain_summary, "real_galaxies": {},
               "heads": {h.name: json.loads((runs[h.name] / "metrics.json").read_text()) for h in SHIPPED_HEADS}}
-    _write_cards(out, record, real_rows, runs, pretrain_run)
+    _write_cards(out, record, runs, pretrain_run)
     (out / "release.json").write_text(json.dumps(record, indent=1, default=str))
     if results_file is not None:
         benchmarking.record(results_file, "release", "The shipped models (galfm release)", release_table(record))
@@ -274,18 +274,70 @@ def _data_text(record: dict, head: ShippedHead | None = None) -> str:
             "fibre fluxes, grz images)")
 
 
+def real_galaxy_section(out: Path, head: ShippedHead) -> tuple[str, dict] | None:
+    """The "Real galaxies" section of a shipped head's card and its summary: every real spectrum at hand through
+    the head with a redshift scan (`real_sky`), pPXF fits of the same real spectra beside an SFH head
+    (`sfh_vs_ppxf`); None for a head neither judges."""
+    folder, paths = out / head.name, default_real_paths(TESTS_DATA)
+    if head.redshift_scan:
+        rows, summary = run_real_sky(folder, paths, folder)
+        text = ("Every real spectrum at hand (tests/data: SDSS, DESI; the spectra ppxf ships: NGC 3073, NGC 3522, "
+                "LEGA-C M19_56670) through this head (`python benchmarks/bench_real_sky.py`). |dz| is "
+                "|z - z_catalogue| / (1 + z_catalogue).\n\n"
+                f"```json\n{json.dumps(summary, indent=1)}\n```\n\n{markdown_table(rows)}\n\n"
+                "![real_sky](real_sky.png)\n")
+        return text, summary
+    if head.task == "sfh":
+        rows, summary = compare_with_ppxf(folder, paths)
+        plot = plot_comparison(rows, folder / "real_galaxies.png")
+        command = f"python benchmarks/bench_sfh_vs_ppxf.py --head pretrained/{head.name}"
+        text = f"{comparison_markdown(rows, summary, command)}\n![real_galaxies]({plot.name})\n"
+        if head.survey is not None and "muse" in head.survey["surveys"]:
+            text = ("This head was trained at the SFH network's setting (MUSE spectra, 4750-9350 A observed); the "
+                    "real spectra below are fibre spectra reaching bluer than anything it saw in training, since no "
+                    "real MUSE spectrum at hand reaches S/N 10 (the bundled PHANGS-MUSE sub-cube reaches 4.5 binned "
+                    "whole).\n\n" + text)
+        return text, summary
+    return None
+
+
 def write_shipped_head_card(out: Path, record: dict, head: ShippedHead, run: Path) -> Path:
-    """The card of one shipped head from the release record (its metrics, steps and wall time)."""
+    """The card of one shipped head from the release record (its metrics, steps and wall time), with its real
+    galaxies (`real_galaxy_section`, whose summary goes into ``record["real_galaxies"]``)."""
     metrics = record["heads"][head.name]
     scores = {k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")}
     training = (f"`galfm release`: Trainer, {metrics['steps']} steps ({record['timings_s'][head.name] / 60:.1f} "
                 f"min on {record['hardware']}) from {REPO_ORG}/galfm, on random subsets of each galaxy's inputs")
-    return write_head_card(out / head.name, head.task, head.repo_id, f"{REPO_ORG}/galfm", scores,
+    card = write_head_card(out / head.name, head.task, head.repo_id, f"{REPO_ORG}/galfm", scores,
                            [run / "predictions.png"], training, _data_text(record, head),
                            " / ".join(head.inputs) + " (any subset)", _architecture(out / head.name))
+    _set_real_galaxies(out, record, head)
+    return card
 
 
-def _write_cards(out: Path, record: dict, real_rows: list[dict], runs: dict[str, Path], pretrain_run: Path) -> None:
+def _set_real_galaxies(out: Path, record: dict, head: ShippedHead) -> None:
+    real = real_galaxy_section(out, head)
+    if real is not None:
+        set_card_section(out / head.name / "README.md", "Real galaxies", real[0])
+        record.setdefault("real_galaxies", {})[head.name] = real[1]
+
+
+def refresh_real_galaxies(out: Path) -> dict:
+    """Measure the shipped heads on the real galaxies at hand again and rewrite their cards' "Real galaxies"
+    sections and ``release.json`` entries; the weights and the simulated results stay as they are (for new real
+    files, or a changed comparison)."""
+    record_file = out / "release.json"
+    if not record_file.is_file():
+        raise ValueError(f"{out}: no release.json; run `galfm release` first")
+    record = json.loads(record_file.read_text())
+    record.pop("real_sky", None)  # before 2026-12-04 the property head's summary alone, under that key
+    for head in SHIPPED_HEADS:
+        _set_real_galaxies(out, record, head)
+    record_file.write_text(json.dumps(record, indent=1, default=str))
+    return record
+
+
+def _write_cards(out: Path, record: dict, runs: dict[str, Path], pretrain_run: Path) -> None:
     data_text = _data_text(record)
     steps = record["pretrain"].get("steps", "?")
     parameters = GalFMModel.from_pretrained(out / "galfm").num_parameters()
@@ -294,16 +346,7 @@ def _write_cards(out: Path, record: dict, real_rows: list[dict], runs: dict[str,
                     f"steps in {record['timings_s']['pretrain'] / 60:.1f} min on {record['hardware']}", data_text,
                     {}, [pretrain_run / "loss_curves.png"])
     for head in SHIPPED_HEADS:
-        card = write_shipped_head_card(out, record, head, runs[head.name])
-        if head.redshift_scan:
-            summary = record["real_sky"]
-            text = card.read_text()
-            text += ("\n## Real galaxies\n\nEvery real spectrum at hand (tests/data: SDSS, DESI; the spectra ppxf "
-                     "ships: NGC 3073, NGC 3522, LEGA-C M19_56670) through this head "
-                     "(`python benchmarks/bench_real_sky.py`). |dz| is |z - z_catalogue| / (1 + z_catalogue).\n\n"
-                     f"```json\n{json.dumps(summary, indent=1)}\n```\n\n{markdown_table(real_rows)}\n\n"
-                     "![real_sky](real_sky.png)\n")
-            card.write_text(text)
+        write_shipped_head_card(out, record, head, runs[head.name])
 
 
 def shipped_folders(folder: Path) -> dict[str, Path]:
@@ -328,6 +371,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--heads", default=None,
                         help="re-make only these shipped heads (comma-separated, e.g. galfm-sfh) from OUT/galfm")
+    parser.add_argument("--real-galaxies", action="store_true",
+                        help="only measure the shipped heads in OUT on the real galaxies again (cards, release.json)")
     parser.add_argument("--record", action="store_true", help="write the table into benchmarks/RESULTS.md")
     return parser
 
@@ -335,6 +380,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def run(args: argparse.Namespace) -> int:
     """What ``galfm release`` (and ``python -m galfm.training.release``) does with its parsed flags."""
     results_file = RESULTS_FILE if args.record else None
+    if args.real_galaxies:
+        try:
+            record = refresh_real_galaxies(Path(args.out))
+        except ValueError as err:
+            print(f"galfm release: {err}", file=sys.stderr)
+            return 2
+        print(f"real galaxies measured again in {args.out}: {', '.join(record['real_galaxies'])} (cards, release.json)")
+        return 0
     if args.heads:
         try:
             record = retrain_heads(Path(args.out), Path(args.work), args.heads.split(","), results_file)
@@ -345,7 +398,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         record = release(Path(args.out), Path(args.work), args.galaxies, args.pretrain_steps, args.pretrain_minutes,
                          args.seed, results_file)
-        print(f"shipped folders in {args.out}: galfm, {', '.join(record['heads'])}; real sky: {record['real_sky']}")
+        real = record["real_galaxies"].get("galfm-properties")
+        print(f"shipped folders in {args.out}: galfm, {', '.join(record['heads'])}; real sky: {real}")
     print(f"Place them in the HF cache (what `make install` does): galfm install-pretrained {args.out}")
     return 0
 
