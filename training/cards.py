@@ -85,7 +85,9 @@ SIMULATION_LIMITATIONS = (
     "Trained on simulations: the sky, the instruments and the galaxy population are models. Real surveys add "
     "calibration errors, artefacts and populations the priors miss, so expect a simulation-to-real gap (the demo "
     "report shows it on real SDSS/DESI/Legacy Surveys galaxies). Domain adaptation (continued self-supervised "
-    "pretraining on unlabelled real data, `galfm pretrain --init-from`) narrows it; re-measure before use.")
+    "pretraining on unlabelled real data, `galfm pretrain --init-from`) is the way to narrow it, but on the nine "
+    "real spectra at hand it changed nothing measurable (`benchmarks/bench_domain_adaptation.py`): adapt on "
+    "thousands of spectra of your survey and re-measure before use.")
 
 
 def _front_matter(name: str, task_type: str, task_name: str, metrics: dict, chosen: list[tuple[str, str, str]],

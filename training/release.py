@@ -41,7 +41,7 @@ from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
 from galfm.modeling_galfm import GalFMModel
 
 from . import benchmarking
-from .cards import set_card_section, write_base_card, write_head_card
+from .cards import SIMULATION_LIMITATIONS, set_card_section, write_base_card, write_head_card
 from .evaluate import evaluate_head
 from .finetune import FinetuneConfig, finetune
 from .metrics import scatter_in_context
@@ -323,14 +323,16 @@ def _set_real_galaxies(out: Path, record: dict, head: ShippedHead) -> None:
 
 
 def refresh_real_galaxies(out: Path) -> dict:
-    """Measure the shipped heads on the real galaxies at hand again and rewrite their cards' "Real galaxies"
-    sections and ``release.json`` entries; the weights and the simulated results stay as they are (for new real
-    files, or a changed comparison)."""
+    """Measure the shipped heads on the real galaxies at hand again and rewrite what their cards say of real data
+    (the "Real galaxies" and "Limitations" sections) and ``release.json``'s entries; the weights and the simulated
+    results stay as they are (for new real files, or a changed comparison)."""
     record_file = out / "release.json"
     if not record_file.is_file():
         raise ValueError(f"{out}: no release.json; run `galfm release` first")
     record = json.loads(record_file.read_text())
     record.pop("real_sky", None)  # before 2026-12-04 the property head's summary alone, under that key
+    for name in ["galfm", *(head.name for head in SHIPPED_HEADS)]:
+        set_card_section(out / name / "README.md", "Limitations", SIMULATION_LIMITATIONS)
     for head in SHIPPED_HEADS:
         _set_real_galaxies(out, record, head)
     record_file.write_text(json.dumps(record, indent=1, default=str))
