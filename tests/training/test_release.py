@@ -179,3 +179,5 @@ def test_retraining_one_head_names_an_unknown_head_and_a_missing_release(tmp_pat
         retrain_heads(tmp_path / "empty", tmp_path, ["galfm-sfh"])
     assert main(["release", "--out", str(tmp_path / "empty"), "--work", str(tmp_path), "--heads", "galfm-sfh"]) == 2
     assert not (tmp_path / "data").exists()  # nothing simulated for a run that cannot start
+    # measuring the real galaxies again needs a release to measure
+    assert main(["release", "--out", str(tmp_path / "empty"), "--real-galaxies"]) == 2
