@@ -33,6 +33,7 @@ from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
 from galfm.pretraining_galfm import GalFMForPretraining
 from galfm.processing_galfm import GalFMProcessor
 from galfm.training.benchmarking import record
+from galfm.training.metrics import load_metric
 from galfm.training.pretrain import DEFAULT_CONFIG, PretrainConfig, pretrain
 from galfm.training.real_sky import TESTS_DATA, default_real_paths, read_real_galaxies
 from galfm.training.release import SHIPPED_DIR
@@ -61,19 +62,21 @@ def gap(model_dir: Path, reference: list[dict], held_out: list[dict], real: list
     sim_embeddings = embed_galaxies(model, processor, held_out, "spectrum")
     sim_scores = index.outlier_scores(sim_embeddings, K)
     sim_true = np.array([r["properties"]["redshift"] for r in held_out])
-    sim_dz = (knn_redshift(sim_embeddings) - sim_true) / (1 + sim_true)
+    sim_scores_z = load_metric("photoz").compute(predictions=knn_redshift(sim_embeddings), references=sim_true)
     real_embeddings = embed_galaxies(model, processor, [{**g.record, "photometry": None} for g in real], "spectrum")
     real_scores = index.outlier_scores(real_embeddings, K)
     real_true = np.array([g.catalogue_z for g in real])
     real_dz = (knn_redshift(real_embeddings) - real_true) / (1 + real_true)
     percentiles = [100.0 * float(np.mean(sim_scores < s)) for s in real_scores]
     return {"percentile": percentiles, "abs_dz": np.abs(real_dz).tolist(),
-            "sim_sigma_nmad": float(1.4826 * np.median(np.abs(sim_dz - np.median(sim_dz))))}
+            "sim_sigma_nmad": sim_scores_z["sigma_nmad"]}
 
 
 def adapt(base: Path, sim_train: list[dict], real_records: list[dict], real_share: float, steps: int, seed: int,
           work: Path) -> Path:
-    """One domain-adaptation run from ``base``: simulated + repeated real records, ``steps`` steps; its model."""
+    """One domain-adaptation run from ``base`` in a fresh ``work``: simulated + repeated real records, ``steps``
+    steps; its model."""
+    shutil.rmtree(work, ignore_errors=True)
     data = work / "data"
     repeats = max(1, round(real_share * len(sim_train) / ((1 - real_share) * max(len(real_records), 1))))
     rows = sim_train + [r for r in real_records for _ in range(repeats)]
@@ -109,15 +112,12 @@ def main() -> int:
     base = Path(args.base)
     before = gap(base, sim_train, held_out, secure)
 
-    shutil.rmtree(work / "control", ignore_errors=True)
     control = gap(adapt(base, sim_train, [], args.real_share, args.steps, 99, work / "control"), sim_train, held_out,
                   secure)
     after = {"percentile": [], "abs_dz": [], "sim_sigma_nmad": []}
     for fold, g in enumerate(secure):
         others = [o.record for o in galaxies if o.record["object_id"] != g.record["object_id"]]
-        fold_dir = work / f"fold{fold}"
-        shutil.rmtree(fold_dir, ignore_errors=True)
-        model_dir = adapt(base, sim_train, others, args.real_share, args.steps, fold, fold_dir)
+        model_dir = adapt(base, sim_train, others, args.real_share, args.steps, fold, work / f"fold{fold}")
         scored = gap(model_dir, sim_train, held_out, [g])
         for key in ("percentile", "abs_dz"):
             after[key] += scored[key]
