@@ -143,6 +143,9 @@ class GalFMHeadConfig(PreTrainedConfig):
         photoz_template_error (`float`): fractional flux error added in quadrature for template mismatch.
         photoz_min_bands (`int`): fewer tabulated bands than this and the encoder's redshift stands.
         photoz_sigma_floor_pixels (`float`): grid pixels added in quadrature to the peak's curvature sigma.
+        photoz_mass_prior (`bool`): weigh each template solution by dV_c/dz times the stellar-mass function at the
+            mass its amplitude implies (False in heads made before it); photoz_mass_function_bins (`int`): the
+            length of that function's table.
     """
 
     model_type = "galfm_head"
@@ -192,6 +195,8 @@ class GalFMHeadConfig(PreTrainedConfig):
     photoz_template_error: float = 0.05
     photoz_min_bands: int = 3
     photoz_sigma_floor_pixels: float = 0.5
+    photoz_mass_prior: bool = False
+    photoz_mass_function_bins: int = 0
 
     @property
     def scan_max_shift(self) -> int:

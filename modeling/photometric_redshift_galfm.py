@@ -6,10 +6,14 @@ The classical photo-z fit (as in EAZY or LePhare), made with galfm's own physics
 (`galfm.training.photoz_templates`). For each template and redshift the amplitude (>= 0) is solved by least
 squares against the fluxes, whose errors get a template error ``photoz_template_error`` x flux added in
 quadrature (no 48 templates span every real galaxy); the templates are then marginalised, exp(-chi2 / 2)
-summed with equal weights. Where the best fit's reduced chi2 exceeds 1, chi2 is divided by it: a galaxy no
-template matches gets a wider likelihood, not a wrong narrow one. A band is recognised by its (effective
-wavelength, FWHM), the only thing the tokens carry; bands without a tabulated curve (a filter added with
-``processor.add_filter``) are left out of the fit.
+summed. Where the best fit's reduced chi2 exceeds 1, chi2 is divided by it: a galaxy no template matches gets a
+wider likelihood, not a wrong narrow one. With ``photoz_mass_prior`` each (template, redshift) solution is
+weighed by how many such galaxies the sky holds: its amplitude is a stellar mass (buffer ``template_log_mass``),
+and the weight is dV_c/dz (``log_volume``) times the stellar-mass function at that mass (``log_mass_function``,
+per redshift), times the width in log M* the fluxes leave (the amplitude marginalised to first order). Without it
+(heads made before it) every solution counts alike. A band is recognised by its (effective wavelength, FWHM),
+the only thing the tokens carry; bands without a tabulated curve (a filter added with ``processor.add_filter``)
+are left out of the fit.
 
 Why next to the encoder: a network trained on simulated photometry inherits every difference between the
 simulation and a real survey, and on real galaxies it is biased; the template fit needs only the filter curves
@@ -29,7 +33,7 @@ from torch import nn
 
 from .configuration_galfm import GalFMConfig
 from .modality_photometry import asinh_magnitude_to_flux
-from .redshift_scan_galfm import RedshiftPosterior, gaussian_prior, grid_summary, shift_redshifts
+from .redshift_scan_galfm import LOG10, RedshiftPosterior, gaussian_prior, grid_summary, shift_redshifts
 
 
 @dataclass
@@ -61,6 +65,12 @@ class GalFMPhotometricRedshift(nn.Module):
         self.register_buffer("template_maggies", torch.zeros(settings.photoz_templates, settings.photoz_shifts,
                                                              num_bands, dtype=torch.float16))
         self.register_buffer("band_wavelength", torch.zeros(num_bands, 2))
+        if settings.photoz_mass_prior:
+            self.register_buffer("template_log_mass", torch.zeros(settings.photoz_templates, settings.photoz_shifts))
+            self.register_buffer("log_volume", torch.zeros(settings.photoz_shifts))
+            self.register_buffer("mass_function_log_mass", torch.zeros(settings.photoz_mass_function_bins))
+            self.register_buffer("log_mass_function", torch.zeros(settings.photoz_shifts,
+                                                                   settings.photoz_mass_function_bins))
 
     def band_index(self, wavelength: torch.Tensor) -> torch.Tensor:
         """(B, T) index into the tabulated bands of each token's (lambda_eff, FWHM); N where none matches."""
@@ -92,8 +102,28 @@ class GalFMPhotometricRedshift(nn.Module):
         num_bands = (w > 0).sum(-1)
         chi2_min = chi2.amin(dim=(1, 2))
         scale = (chi2_min / (num_bands - 1).clamp_min(1)).clamp_min(1.0)[:, None, None]
-        log_likelihood = torch.logsumexp(-0.5 * chi2 / scale, dim=1)
+        log_weight = -0.5 * chi2 / scale
+        if self.config.head_config.photoz_mass_prior:
+            log_weight = log_weight + self.log_mass_prior(fm, mm)
+        log_likelihood = torch.logsumexp(log_weight, dim=1)
         return PhotometricScan(log_likelihood, chi2_min, num_bands, num_bands >= settings.photoz_min_bands)
+
+    def log_mass_prior(self, fm: torch.Tensor, mm: torch.Tensor) -> torch.Tensor:
+        """(B, K, S) ln of the prior weight of each (template, redshift) solution with best amplitude fm / mm
+        (nanomaggies in the brightest band) and amplitude error 1 / sqrt(mm)."""
+        amplitude = (fm / mm).clamp_min(1e-30)
+        log_mass = self.template_log_mass.double() + torch.log10(amplitude)
+        grid, table = self.mass_function_log_mass.double(), self.log_mass_function.double()
+        position = ((log_mass - grid[0]) / (grid[1] - grid[0])).clamp(0, grid.numel() - 1)
+        lower = position.floor().long().clamp_max(grid.numel() - 2)
+        fraction = position - lower
+        rows = table[None, None].expand(*lower.shape[:2], *table.shape)  # (B, K, S, M): each redshift its own
+        at = torch.stack([lower, lower + 1], dim=-1)
+        below, above = rows.gather(-1, at).unbind(-1)
+        log10_density = (1 - fraction) * below + fraction * above
+        # the fluxes pin log M* to within (amplitude error / amplitude) / ln 10, at most ~0.4 dex (S/N 1)
+        log_width = -torch.log((fm / mm.sqrt()).clamp_min(1.0))
+        return LOG10 * log10_density + log_width + self.log_volume.double()
 
 
 def photometric_redshift_posterior(scan: PhotometricScan, prior_mean: torch.Tensor, prior_std: torch.Tensor,

@@ -7,6 +7,14 @@ scan's grid z_s = 10^(s step) - 1, given that redshift's IGM transmission (Inoue
 through every band of the processor's filter table that has a measured or synthesised curve
 (`galfm.datasets_scripts.simulator.photometry`: the same integral the simulator's photometry uses). The
 amplitude is free in the fit, so each (template, redshift) row is stored scaled to its brightest band.
+
+The prior of the fit (`mass_prior`): a template's amplitude at a redshift is a stellar mass (the template
+galaxy's own, scaled), so each (template, redshift) row also stores the log M* that makes its brightest band 1
+nanomaggie at that redshift's luminosity distance; the fit weighs each solution by the number of such galaxies
+in the sky, dV_c/dz times the stellar-mass function at that redshift (the simulator's own
+`priors.stellar_mass_function`, from which its galaxies are drawn). Five broad bands cannot tell a dwarf at
+z = 0.05 from a massive galaxy at z = 0.5, or a Balmer break from a Lyman break; the number of such galaxies
+can.
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ import torch
 from astropy.cosmology import Planck18
 from sklearn.cluster import KMeans
 
+from galfm.datasets_scripts.simulator.cosmology_table import cosmology_table
 from galfm.datasets_scripts.simulator.igm import igm_transmission
 from galfm.datasets_scripts.simulator.photometry import maggies, photometry_grid, response_matrix
-from galfm.datasets_scripts.simulator.priors import draw_population
+from galfm.datasets_scripts.simulator.priors import draw_population, stellar_mass_function
 from galfm.datasets_scripts.simulator.sed import GalaxySED, observed_flux_density
 from galfm.photometric_redshift_galfm import GalFMPhotometricRedshift
 from galfm.processing_galfm import GalFMProcessor
@@ -26,6 +35,10 @@ from galfm.redshift_scan_galfm import shift_redshifts
 
 SHAPE_RANGE_ANGSTROM = (900.0, 30000.0)
 """Rest wavelengths whose shape decides the clusters (what optical-to-near-infrared photometry sees)."""
+MASS_PRIOR_LOG_MASS = np.arange(5.0, 13.51, 0.05)
+"""log M* where the prior's stellar-mass function is tabulated (beyond: its end values)."""
+MIN_PRIOR_REDSHIFT = 1e-4
+"""The grid's first redshift is 0 (no volume, no distance): the prior's tables take this one there."""
 
 
 def tabulable_bands(processor: GalFMProcessor) -> list[str]:
@@ -41,15 +54,18 @@ def tabulable_bands(processor: GalFMProcessor) -> list[str]:
 
 
 def representative_seds(num_templates: int = 48, num_galaxies: int = 3000, seed: int = 0
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """(rest edges (N + 1,), IGM-free rest-frame luminosity densities (num_templates, N)) of the k-means medoids
-    of ``num_galaxies`` simulated galaxies (the deep r < 22.5 population and a bright r < 17.77 share)."""
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rest edges (N + 1,), IGM-free rest-frame luminosity densities (num_templates, N), their log stellar masses
+    (num_templates,)) of the k-means medoids of ``num_galaxies`` simulated galaxies (the deep r < 22.5 population
+    and a bright r < 17.77 share)."""
     rng = np.random.default_rng(seed)
     model = GalaxySED(Planck18)
     live = model.grid.bin_live_fraction[4]
     deep = draw_population(rng, num_galaxies - num_galaxies // 3, Planck18, live, r_limit=22.5)
     bright = draw_population(rng, num_galaxies // 3, Planck18, live, r_limit=17.77)
-    seds = np.concatenate([model.rest_frame(p.params, igm=False).luminosity for p in (deep, bright)])
+    rest = [model.rest_frame(p.params, igm=False) for p in (deep, bright)]
+    seds = np.concatenate([r.luminosity for r in rest])
+    log_mass = np.log10(np.concatenate([r.stellar_mass for r in rest]))
     inside = (model.wavelength > SHAPE_RANGE_ANGSTROM[0]) & (model.wavelength < SHAPE_RANGE_ANGSTROM[1])
     # the shape: log f_nu in 200 log-spaced bins, less its mean (the amplitude is free)
     bins = np.array_split(np.flatnonzero(inside), 200)
@@ -59,13 +75,16 @@ def representative_seds(num_templates: int = 48, num_galaxies: int = 3000, seed:
     clusters = KMeans(num_templates, n_init=4, random_state=seed).fit(shape)
     distance = np.linalg.norm(shape[:, None, :] - clusters.cluster_centers_[None], axis=-1)
     medoids = [int(np.argmin(np.where(clusters.labels_ == k, distance[:, k], np.inf))) for k in range(num_templates)]
-    return model.grid.edges, seds[medoids].astype(np.float64)
+    return model.grid.edges, seds[medoids].astype(np.float64), log_mass[medoids]
 
 
-def template_maggies(rest_edges: np.ndarray, seds: np.ndarray, bands: list[str], redshifts: np.ndarray
-                     ) -> np.ndarray:
+def template_maggies(rest_edges: np.ndarray, seds: np.ndarray, bands: list[str], redshifts: np.ndarray,
+                     log_mass: np.ndarray | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """(templates, redshifts, bands) maggies of each SED placed at each redshift, IGM included, each
-    (template, redshift) row divided by its largest value (the fit's amplitude is free)."""
+    (template, redshift) row divided by its largest value (the fit's amplitude is free).
+
+    With the SEDs' ``log_mass`` also (templates, redshifts): the log M* whose brightest band is 1 nanomaggie at
+    that redshift's luminosity distance (Planck18, as the templates' ages)."""
     observed_edges = photometry_grid()
     table = np.empty((len(seds), redshifts.size, len(bands)))
     unit_distance = np.ones(len(seds))
@@ -75,7 +94,22 @@ def template_maggies(rest_edges: np.ndarray, seds: np.ndarray, bands: list[str],
         placed[:, :n_igm] *= transmission
         flux = observed_flux_density(placed, np.full(len(seds), z), unit_distance, observed_edges, rest_edges)
         table[:, s] = maggies(flux, tuple(bands))
-    return table / table.max(axis=-1, keepdims=True).clip(1e-300)
+    brightest = table.max(axis=-1, keepdims=True).clip(1e-300)
+    if log_mass is None:
+        return table / brightest
+    distance_cm = Planck18.luminosity_distance(np.maximum(redshifts, MIN_PRIOR_REDSHIFT)).to_value("cm")
+    log_nanomaggies = np.log10(brightest[..., 0] * 1e9) - 2 * np.log10(distance_cm)[None, :]
+    return table / brightest, np.asarray(log_mass)[:, None] - log_nanomaggies
+
+
+def mass_prior(redshifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ln of dV_c/dz per grid pixel (S,), log10 of the stellar-mass function (S, len(`MASS_PRIOR_LOG_MASS`))):
+    the number of galaxies per redshift pixel and per dex of stellar mass (Planck18). The grid is uniform in
+    log(1 + z), so each pixel spans dz proportional to 1 + z."""
+    z = np.maximum(redshifts, MIN_PRIOR_REDSHIFT)
+    volume = cosmology_table(Planck18).comoving_volume_element_mpc3(z) * (1 + z)
+    density = stellar_mass_function(MASS_PRIOR_LOG_MASS[None, :], z[:, None], Planck18)
+    return np.log(volume), np.log10(np.maximum(density, 1e-300))
 
 
 def add_photometric_redshift(model: torch.nn.Module, processor: GalFMProcessor, num_templates: int = 48,
@@ -84,17 +118,24 @@ def add_photometric_redshift(model: torch.nn.Module, processor: GalFMProcessor, 
     settings = model.config.head_config
     bands = tabulable_bands(processor)
     redshifts = shift_redshifts(settings.photoz_shifts, settings.photoz_log_step).numpy()
-    edges, seds = representative_seds(num_templates, seed=seed)
-    table = template_maggies(edges, seds, bands, redshifts)
+    edges, seds, log_mass = representative_seds(num_templates, seed=seed)
+    table, template_log_mass = template_maggies(edges, seds, bands, redshifts, log_mass)
+    log_volume, log_mass_function = mass_prior(redshifts)
     settings.photometric_redshift = True
     settings.photoz_templates = num_templates
     settings.photoz_bands = bands
     settings.photoz_softening_nmgy = float(processor.photometry_softening_nmgy)
+    settings.photoz_mass_prior = True
+    settings.photoz_mass_function_bins = int(MASS_PRIOR_LOG_MASS.size)
     module = GalFMPhotometricRedshift(model.config)
     module.template_maggies.copy_(torch.from_numpy(table))
     module.band_wavelength.copy_(torch.tensor([processor.filter_table[b] for b in bands], dtype=torch.float32))
+    module.template_log_mass.copy_(torch.from_numpy(template_log_mass))
+    module.log_volume.copy_(torch.from_numpy(log_volume))
+    module.mass_function_log_mass.copy_(torch.from_numpy(MASS_PRIOR_LOG_MASS))
+    module.log_mass_function.copy_(torch.from_numpy(log_mass_function))
     model.photometric_redshift = module.to(next(model.parameters()).device)
     return model.photometric_redshift
 
 
-__all__ = ["add_photometric_redshift", "representative_seds", "tabulable_bands", "template_maggies"]
+__all__ = ["add_photometric_redshift", "mass_prior", "representative_seds", "tabulable_bands", "template_maggies"]

@@ -20,8 +20,9 @@ MPC_CM = (1 * u.Mpc).to_value(u.cm)
 
 
 class CosmologyTable:
-    """``age_yr``, ``luminosity_distance_cm``, ``distmod`` and ``kpc_proper_per_arcsec`` of an astropy
-    cosmology for ``Z_MIN <= z <= Z_MAX``; a redshift outside that range is an error, not an extrapolation."""
+    """``age_yr``, ``luminosity_distance_cm``, ``distmod``, ``comoving_volume_element_mpc3`` and
+    ``kpc_proper_per_arcsec`` of an astropy cosmology for ``Z_MIN <= z <= Z_MAX``; a redshift outside that range
+    is an error, not an extrapolation."""
 
     def __init__(self, cosmology: FLRW):
         self.cosmology = cosmology
@@ -29,6 +30,7 @@ class CosmologyTable:
         z = np.exp(log_z)
         self._log_age = CubicSpline(log_z, np.log(cosmology.age(z).to_value(u.yr)))
         self._log_distance = CubicSpline(log_z, np.log(cosmology.luminosity_distance(z).to_value(u.Mpc)))
+        self._hubble_distance_mpc = cosmology.hubble_distance.to_value(u.Mpc)
 
     def _log_z(self, redshift: np.ndarray) -> np.ndarray:
         z = np.asarray(redshift, dtype=float)
@@ -50,6 +52,12 @@ class CosmologyTable:
     def distmod(self, redshift: np.ndarray) -> np.ndarray:
         """Distance modulus (mag)."""
         return 5.0 * np.log10(self.luminosity_distance_mpc(redshift)) + 25.0
+
+    def comoving_volume_element_mpc3(self, redshift: np.ndarray) -> np.ndarray:
+        """dV_c / dz / dOmega (Mpc^3 per unit redshift per steradian): (c / H0) D_M^2 / E(z), D_M = d_L / (1 + z)."""
+        z = np.asarray(redshift, dtype=float)
+        transverse = self.luminosity_distance_mpc(z) / (1 + z)
+        return self._hubble_distance_mpc * transverse**2 * self.cosmology.inv_efunc(z)
 
     def kpc_proper_per_arcsec(self, redshift: np.ndarray) -> np.ndarray:
         """Proper kpc per arcsec: the angular-diameter distance d_L / (1 + z)^2 times one arcsec."""

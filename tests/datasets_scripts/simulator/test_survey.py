@@ -107,7 +107,8 @@ def test_shards_load_with_datasets_and_stream(tmp_path):
 
 
 def test_quiescent_and_star_forming_separate_in_u_minus_r(sed_model):
-    pop = draw_population(np.random.default_rng(11), 1500, Planck18, sed_model.grid.bin_live_fraction[4])
+    # candidates of an SDSS main-sample-like r < 17.77 survey, Strateva et al.'s sample
+    pop = draw_population(np.random.default_rng(11), 1500, Planck18, sed_model.grid.bin_live_fraction[4], 17.77)
     rest = sed_model.rest_frame(pop.params)
     f_obs = observed_flux_density(rest.luminosity, rest.redshift, rest.luminosity_distance_cm, photometry_grid(),
                                   sed_model.grid.edges)
