@@ -20,15 +20,15 @@ JPAS_AND_SDSS = ("jpas_", "sdss_")
 
 @pytest.fixture(scope="module")
 def photoz_head(tmp_path_factory):
-    """A property head (tiny random encoder) with the photometric fit for the J-PAS and SDSS bands, saved and
-    reloaded: the table travels with the folder."""
+    """A property head (tiny random encoder) with the photometric fit (and its mass prior) for the J-PAS and SDSS
+    bands, saved and reloaded: the tables travel with the folder."""
     torch.manual_seed(0)
     config = GalFMConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
                          target_properties=["redshift", "log_mstar"])
     full = GalFMProcessor()
     processor = GalFMProcessor(filter_table={b: v for b, v in full.filter_table.items() if b.startswith(JPAS_AND_SDSS)})
     head = GalFMForPropertyPrediction(config)
-    add_photometric_redshift(head, processor, num_templates=12, seed=1)
+    add_photometric_redshift(head, processor, num_templates=12, seed=1, mass_prior=True)
     folder = tmp_path_factory.mktemp("photoz_head")
     head.save_pretrained(folder)
     processor.save_pretrained(folder)

@@ -36,7 +36,7 @@ def test_the_bound_holds_and_the_exact_flux_is_the_full_seds(model, r_limit):
     np.testing.assert_allclose(limit.band_maggies(pop.params), true, rtol=1e-5)
     ratio = limit.maggies_bound(pop.params) * BOUND_MARGIN / true
     assert ratio.min() >= 1.0
-    assert np.median(ratio) < 1.2  # tight enough to be worth it: few candidates need their exact flux (1.12 at r < 22.5)
+    assert np.median(ratio) < 1.2  # tight enough to be worth it: few need their exact flux (1.12 at r < 22.5)
     kept = limit.passes(pop.params)
     np.testing.assert_array_equal(kept, np.flatnonzero(true > limit.maggies))
     np.testing.assert_array_equal(limit.passes(pop.params, at_most=5), kept[:5])
