@@ -9,9 +9,9 @@ through every band of the processor's filter table that has a measured or synthe
 amplitude is free in the fit, so each (template, redshift) row is stored scaled to its brightest band.
 
 The prior of the fit (``mass_prior=True``, off by default): a template's amplitude at a redshift is a stellar
-mass (the template galaxy's own, scaled), so each (template, redshift) row also stores the log M* that makes its brightest band 1
-nanomaggie at that redshift's luminosity distance; the fit weighs each solution by the number of such galaxies
-in the sky, dV_c/dz times the stellar-mass function at that redshift (the simulator's own
+mass (the template galaxy's own, scaled), so each (template, redshift) row also stores the log M* that makes its
+brightest band 1 nanomaggie at that redshift's luminosity distance; the fit weighs each solution by the number
+of such galaxies in the sky, dV_c/dz times the stellar-mass function at that redshift (the simulator's own
 `priors.stellar_mass_function`, from which its galaxies are drawn). Five broad bands cannot tell a dwarf at
 z = 0.05 from a massive galaxy at z = 0.5, or a Balmer break from a Lyman break; the number of such galaxies
 can.
