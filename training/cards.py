@@ -21,7 +21,8 @@ TASK_CARDS = {
         description="Redshift with a Gaussian 1-sigma uncertainty from photometry (J-PAS-like narrow bands, or "
                     "broad bands alone when the head was trained on input subsets, as the shipped one was). With a "
                     "photometric fit, template SEDs are fitted through the real filter curves at every redshift of a "
-                    "0.001 dex grid and the posterior is that likelihood times the encoder's Gaussian.",
+                    "0.001 dex grid and the posterior is that likelihood times a prior: the p(z) of the training "
+                    "galaxies whose fluxes and brightness match (its library), else the encoder's Gaussian.",
         outputs="`mean`, `std` (redshift); with the fit also `photometric_redshift_pdf` on "
                 "`photometric_redshift_grid`, `redshift_source` (2 = the fit), `encoder_redshift`",
         intended_use="photo-z; uncertainties calibrated on the simulated test set "
@@ -38,7 +39,8 @@ TASK_CARDS = {
                     "a redshift scan, the redshift of a galaxy with a spectrum is a fit of rest-frame galaxy and "
                     "QSO templates at every redshift of a 1e-4 dex grid, with the encoder's Gaussian as the prior; "
                     "with a photometric fit, the redshift of a galaxy without a spectrum is a template-SED fit to its "
-                    "photometry, the same way.",
+                    "photometry, with the p(z) of the training galaxies whose fluxes and brightness match as the "
+                    "prior (its library; the encoder's Gaussian for bands the library lacks).",
         outputs="`mean`, `std` per target (record units, `galfm.PROPERTIES`); with the scan also `redshift_pdf` "
                 "on `redshift_grid` (every mode kept), `redshift_peak_probability`, `redshift_delta_chi2` and "
                 "`redshift_warning` (DELTACHI2 < 9 to the best other solution, as redrock's ZWARN), `is_qso`, "

@@ -79,7 +79,8 @@ class FinetuneConfig:
     redshift_scan: bool = option(False, "a property head predicting redshift also fits rest-frame templates to "
                                  "the spectrum (galfm.redshift_scan_galfm); added after training")
     photometric_redshift: bool = option(False, "a property head predicting redshift also fits template SEDs to "
-                                        "the photometry (galfm.photometric_redshift_galfm); added after training")
+                                        "the photometry (galfm.photometric_redshift_galfm), the training galaxies "
+                                        "as its population prior; added after training")
     rest_frame_spectrum: bool | None = option(None, "an SFH head also reads the spectrum in its rest frame (at the "
                                               "record's redshift in training, its own redshift scan, added after "
                                               "training, otherwise); default: on for an SFH head given spectra")
@@ -232,8 +233,9 @@ def finetune(args: FinetuneConfig) -> dict:
     trainer.train()
     if args.redshift_scan or model.config.head_config.rest_frame_spectrum:
         add_redshift_scan(model, processor, seed=args.seed)
-    if args.photometric_redshift:
-        add_photometric_redshift(model, processor, seed=args.seed)
+    if args.photometric_redshift:  # the training galaxies with photometry become the fit's population prior
+        add_photometric_redshift(model, processor, seed=args.seed,
+                                 library=train if "photometry" in train.column_names else None)
     metrics = {"task": task.name, "inputs": list(task.inputs), "targets": list(task.targets),
                "band_prefixes": list(task.band_prefixes), "train_galaxies": len(train),
                "label_fraction": args.label_fraction, "steps": trainer.state.global_step,

@@ -17,6 +17,9 @@ One command, the project's own steps in order, each skipped when its output exis
 ``galfm release --heads galfm-sfh`` re-makes only the named heads: fine-tuned from the shipped base
 (``OUT/galfm``) on their survey (simulated again in ``WORK`` where absent), re-scored, and their folders,
 cards and entries of ``OUT/release.json`` replaced; the base and the other heads stay as they are.
+``galfm release --photometric-fit`` rebuilds only the shipped heads' photometric fit (templates and library,
+the train split of the release survey: what ``galfm finetune --photometric-redshift`` adds after training), the
+trained weights untouched, then measures them on the real galaxies again.
 
 The folders are named as their Hub repos (``org/galfm`` -> ``pretrained/galfm``); ``make install`` places them
 in the Hugging Face cache (`galfm.place_in_hf_cache`), so ``from_pretrained("org/galfm")`` works offline.
@@ -37,14 +40,18 @@ import numpy as np
 import torch
 
 from galfm.configuration_galfm import GalFMConfig
+from galfm.datasets_scripts import load_records
 from galfm.datasets_scripts.simulator import SimulationConfig, write_survey
+from galfm.heads_galfm import load_head
 from galfm.modeling_galfm import GalFMModel
+from galfm.processing_galfm import GalFMProcessor
 
 from . import benchmarking
 from .cards import SIMULATION_LIMITATIONS, set_card_section, write_base_card, write_head_card
 from .evaluate import evaluate_head
 from .finetune import FinetuneConfig, finetune
 from .metrics import scatter_in_context
+from .photoz_templates import add_photometric_redshift
 from .pretrain import DEFAULT_CONFIG, PretrainConfig, pretrain
 from .real_sky import TESTS_DATA, default_real_paths, markdown_table, run_real_sky
 from .sfh_vs_ppxf import compare_with_ppxf, comparison_markdown, plot_comparison
@@ -228,6 +235,29 @@ def retrain_heads(out: Path, work: Path, names: list[str], results_file: Path | 
     return record
 
 
+def rebuild_photometric_fit(out: Path, work: Path) -> dict:
+    """The photometric fit of every shipped head that has one made again with the current code: templates and
+    the library from the train split of the release survey (simulated in ``WORK`` where absent, with the record's
+    galaxies and seed); the trained weights stay. Then the real galaxies again (cards, ``release.json``)."""
+    record_file = out / "release.json"
+    if not record_file.is_file():
+        raise ValueError(f"{out}: no release.json; run `galfm release` first")
+    record = json.loads(record_file.read_text())
+    for head in SHIPPED_HEADS:
+        if not head.photometric_redshift:
+            continue
+        data = _simulate(work, record["galaxies"], record["seed"], head)
+        model, processor = load_head(str(out / head.name)), GalFMProcessor.from_pretrained(out / head.name)
+        add_photometric_redshift(model, processor, seed=record["seed"], library=load_records(data, split="train"))
+        model.save_pretrained(out / head.name)
+        settings = model.config.head_config
+        record["heads"][head.name]["photometric_fit"] = {
+            "templates": settings.photoz_templates, "library_galaxies": settings.photoz_library_size,
+            "library_survey": f"{record['galaxies']} simulated galaxies, seed {record['seed']}, train split"}
+    record_file.write_text(json.dumps(record, indent=1, default=str))
+    return refresh_real_galaxies(out)
+
+
 def release_table(record: dict) -> str:
     """What was trained, for how long, and how each head scores on the simulated test split."""
     minutes = {k: v / 60 for k, v in record["timings_s"].items()}
@@ -375,6 +405,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="re-make only these shipped heads (comma-separated, e.g. galfm-sfh) from OUT/galfm")
     parser.add_argument("--real-galaxies", action="store_true",
                         help="only measure the shipped heads in OUT on the real galaxies again (cards, release.json)")
+    parser.add_argument("--photometric-fit", action="store_true",
+                        help="only rebuild the shipped heads' photometric fit (templates, library of the release "
+                             "survey's train split; weights untouched), then the real galaxies again")
     parser.add_argument("--record", action="store_true", help="write the table into benchmarks/RESULTS.md")
     return parser
 
@@ -382,9 +415,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def run(args: argparse.Namespace) -> int:
     """What ``galfm release`` (and ``python -m galfm.training.release``) does with its parsed flags."""
     results_file = RESULTS_FILE if args.record else None
-    if args.real_galaxies:
+    if args.real_galaxies or args.photometric_fit:
         try:
-            record = refresh_real_galaxies(Path(args.out))
+            record = rebuild_photometric_fit(Path(args.out), Path(args.work)) if args.photometric_fit \
+                else refresh_real_galaxies(Path(args.out))
         except ValueError as err:
             print(f"galfm release: {err}", file=sys.stderr)
             return 2

@@ -106,6 +106,9 @@ class GalFMHeadConfig(PreTrainedConfig):
         scan_galaxy_shifts (`int`), scan_qso_shifts (`int`): grid pixels scanned, z_s = 10^(s step) - 1 for
             s < shifts (4150 and 6990 at 1e-4 dex: z < 1.6 for galaxies, z < 4 for QSOs).
         scan_galaxy_templates (`int`), scan_qso_templates (`int`): number of rest-frame templates of each class.
+        scan_galaxy_emission_templates (`int`): how many of the galaxy templates, the last ones, are emission
+            lines, fitted with amplitudes >= 0 (a line fitted negative is dropped and the fit redone), so noise
+            cannot be fitted as absorption "lines" at a wrong redshift; 0 leaves every amplitude free.
         scan_polynomial_degree (`int`): degree of the observed-frame Legendre polynomials added to every fit.
         scan_min_pixels (`int`): fewer good pixels than this and the scan is not used for that galaxy.
         scan_prior_outlier_fraction (`float`): flat share mixed into the encoder's redshift prior.
@@ -113,8 +116,22 @@ class GalFMHeadConfig(PreTrainedConfig):
             grid step and the template mismatch a real spectrum has).
         scan_qso_sigma_floor_pixels (`float`): the same for QSO redshifts: 7 pixels (~ 500 km/s at 1e-4 dex), the
             scatter of broad-line velocity offsets from the systemic redshift (Shen et al. 2016).
+        scan_min_delta_chi2 (`float`), scan_delta_chi2_window_kms (`float`): a redshift whose best fit beats every
+            fit farther than the window (1000 km/s) by less than this chi2 (9, redrock's SMALL_DELTA_CHI2) gets
+            ``redshift_warning``: the data do not single it out.
         scan_qso_delta_chi2 (`float`): how much better (in reduced chi2 units) the QSO fit must be to class
             the spectrum a QSO.
+        rest_frame_spectrum (`bool`): the SFH head also reads the spectrum moved to its rest frame
+            (`galfm.rest_frame_galfm`): at the ``redshift`` it is given (the record's in training), else at its own
+            redshift scan's; the encoder's observed-frame patches alone keep too little absorption-line detail.
+        rest_frame_log_min (`float`), rest_frame_bins (`int`), rest_frame_bin_pixels (`int`): the rest-frame grid,
+            log10(lambda) from ``rest_frame_log_min`` in bins of that many observed-grid pixels (3600-8000 A in 868
+            bins of 4 x 1e-4 dex by default: 276 km/s, the optical absorption lines of stellar-population fits).
+        rest_frame_channels (`int`), rest_frame_features (`int`): the rest-frame branch's convolution channels and
+            output width.
+        rest_frame_redshift_dropout (`float`): in training, the share of given redshifts hidden (the head then
+            reads no rest frame). 0 by default: hiding 15% cost the MUSE-setting head 0.064 -> 0.10 dex in log Z
+            (two seeds, `benchmarks/RESULTS.md`).
         photometric_redshift (`bool`): a property head predicting redshift also fits template SEDs to the
             photometry at every redshift of a grid (`galfm.photometric_redshift_galfm`) and, for a galaxy without
             a usable spectrum, reports that posterior; set up by
@@ -126,6 +143,15 @@ class GalFMHeadConfig(PreTrainedConfig):
         photoz_template_error (`float`): fractional flux error added in quadrature for template mismatch.
         photoz_min_bands (`int`): fewer tabulated bands than this and the encoder's redshift stands.
         photoz_sigma_floor_pixels (`float`): grid pixels added in quadrature to the peak's curvature sigma.
+        photoz_mass_prior (`bool`): weigh each template solution by dV_c/dz times the stellar-mass function at the
+            mass its amplitude implies (False in heads made before it); photoz_mass_function_bins (`int`): the
+            length of that function's table.
+        photoz_library_size (`int`): simulated galaxies kept, each at its own redshift, as the fit's population
+            prior (0: none, as in heads made before it; the encoder's Gaussian is then the prior);
+            photoz_library_bands (`list[str]`): the bands they were measured in.
+        photoz_library_magnitude_sigma (`float`): how close (mag) a library galaxy's brightness must be to count
+            (a flux-limited survey's redshifts depend on how bright its galaxies are); photoz_library_kernel_pixels
+            (`float`): the grid pixels each library redshift is spread over.
     """
 
     model_type = "galfm_head"
@@ -150,12 +176,22 @@ class GalFMHeadConfig(PreTrainedConfig):
     scan_qso_shifts: int = 6990
     scan_galaxy_templates: int = 0
     scan_qso_templates: int = 0
+    scan_galaxy_emission_templates: int = 0
     scan_polynomial_degree: int = 2
     scan_min_pixels: int = 200
     scan_prior_outlier_fraction: float = 0.05
     scan_sigma_floor_pixels: float = 0.5
     scan_qso_sigma_floor_pixels: float = 7.0
     scan_qso_delta_chi2: float = 25.0
+    scan_min_delta_chi2: float = 9.0
+    scan_delta_chi2_window_kms: float = 1000.0
+    rest_frame_spectrum: bool = False
+    rest_frame_log_min: float = 3.5563025007672873  # log10(3600)
+    rest_frame_bins: int = 868
+    rest_frame_bin_pixels: int = 4
+    rest_frame_channels: int = 32
+    rest_frame_features: int = 256
+    rest_frame_redshift_dropout: float = 0.0
     photometric_redshift: bool = False
     photoz_log_step: float = 1e-3
     photoz_shifts: int = 545
@@ -165,6 +201,12 @@ class GalFMHeadConfig(PreTrainedConfig):
     photoz_template_error: float = 0.05
     photoz_min_bands: int = 3
     photoz_sigma_floor_pixels: float = 0.5
+    photoz_mass_prior: bool = False
+    photoz_mass_function_bins: int = 0
+    photoz_library_size: int = 0
+    photoz_library_bands: list[str] | None = None
+    photoz_library_magnitude_sigma: float = 0.5
+    photoz_library_kernel_pixels: float = 4.3
 
     @property
     def scan_max_shift(self) -> int:

@@ -1,5 +1,6 @@
 """The photometric template fit: known redshifts recovered from simulated photometry, unknown bands left out,
-the spectrum scan first, the table saved with the head; its prior's bookkeeping (an amplitude is a stellar mass)."""
+the spectrum scan first, the table saved with the head; its prior's bookkeeping (an amplitude is a stellar mass);
+the library of galaxies at their own redshifts as the population prior."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from galfm.datasets_scripts.simulator.photometry import maggies, photometry_grid
 from galfm.datasets_scripts.simulator.sed import observed_flux_density
 from galfm.heads_galfm import GalFMForPropertyPrediction, load_head
 from galfm.redshift_scan_galfm import shift_redshifts
-from galfm.training.photoz_templates import add_photometric_redshift, representative_seds, template_maggies
+from galfm.training.photoz_templates import (
+    add_photometric_redshift,
+    library_table,
+    representative_seds,
+    template_maggies,
+)
 
 JPAS_AND_SDSS = ("jpas_", "sdss_")
 
@@ -134,3 +140,93 @@ def test_the_mass_prior_rules_out_impossible_masses_and_empty_volumes(photoz_hea
     assert torch.all(typical[:, at[1]] - huge[:, at[1]] > 100)  # 10^13 Msun is beyond the mass function's cut-off
     assert torch.all(typical[:, at[2]] - typical[:, at[0]] > 5)  # far more volume at z = 0.5 than at 0.01
     assert torch.all(prior(8.0)[:, at[1]] > typical[:, at[1]])  # dwarfs outnumber L* galaxies
+
+
+UGRIZ = [f"sdss_{b}" for b in "ugriz"]
+
+
+def library_records(seds: np.ndarray, rest_edges: np.ndarray, redshifts: tuple[float, ...], seed: int) -> list[dict]:
+    """Every SED at every redshift (its own mass and luminosity distance), SDSS ugriz at S/N 30, labelled."""
+    return [{**r, "object_id": f"lib{z}-{r['object_id']}", "properties": {"redshift": z}}
+            for z in redshifts for r in photometry_of(seds, rest_edges, z, UGRIZ, snr=30, seed=seed)]
+
+
+@pytest.fixture(scope="module")
+def library_head(tmp_path_factory):
+    """A property head whose fit has a library: six SEDs at z = 0.1 and at z = 0.4 in SDSS ugriz, plus one
+    record with a flagged redshift that must not enter; saved and reloaded."""
+    torch.manual_seed(0)
+    config = GalFMConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                         target_properties=["redshift"])
+    full = GalFMProcessor()
+    processor = GalFMProcessor(filter_table={b: v for b, v in full.filter_table.items() if b.startswith(JPAS_AND_SDSS)})
+    rest_edges, seds, _ = representative_seds(num_templates=6, num_galaxies=600, seed=7)
+    records = library_records(seds, rest_edges, (0.1, 0.4), seed=11)
+    flagged = {**records[0], "object_id": "flagged", "properties": {"redshift": 2.0}, "flags": ["sdss_zwarning=4"]}
+    head = GalFMForPropertyPrediction(config)
+    add_photometric_redshift(head, processor, num_templates=12, seed=1, library=records + [flagged])
+    folder = tmp_path_factory.mktemp("library_head")
+    head.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return load_head(str(folder)).eval(), processor, rest_edges, seds
+
+
+def test_the_library_keeps_labelled_photometry_one_row_per_survey_with_unmeasured_bands_marked():
+    processor = GalFMProcessor()
+    jpas = [b for b in processor.filter_table if b.startswith("jpas_")]
+    records = [{"object_id": "a", "photometry": {"band": ["sdss_g", "sdss_r", "sdss_i"], "flux": [10.0, 20.0, 15.0],
+                                                 "flux_sigma": [1.0, 2.0, 1.5]}, "properties": {"redshift": 0.1}},
+               {"object_id": "b", "photometry": {"band": ["sdss_r", "sdss_i", "sdss_z", "sdss_u"],
+                                                 "flux": [5.0, 6.0, 7.0, np.nan], "flux_sigma": [0.5, 0.6, 0.7, 1.0]},
+                "properties": {"redshift": 0.3}},
+               {"object_id": "two surveys", "photometry": {
+                   "band": ["decam_g", "decam_r", "decam_z", "sdss_u", "sdss_g", "sdss_r"],
+                   "flux": [1.0, 2.0, 3.0, 0.5, 1.1, 2.1], "flux_sigma": [0.1] * 6}, "properties": {"redshift": 0.2}},
+               {"object_id": "narrow bands", "photometry": {"band": jpas, "flux": [1.0] * len(jpas),
+                                                            "flux_sigma": [0.1] * len(jpas)},
+                "properties": {"redshift": 0.5}},
+               {"object_id": "no z", "photometry": {"band": ["sdss_r"] * 3, "flux": [5.0] * 3, "flux_sigma": [0.5] * 3},
+                "properties": {}},
+               {"object_id": "no photometry", "photometry": None, "properties": {"redshift": 0.2}}]
+    bands, flux, sigma, log_scale, redshift = library_table(records, processor)
+    # the NaN u flux is not a measurement; J-PAS (60 bands) stays out; the two-survey galaxy gives two rows
+    assert bands == ["sdss_g", "sdss_r", "sdss_i", "sdss_z", "decam_g", "decam_r", "decam_z", "sdss_u"]
+    np.testing.assert_allclose(redshift, [0.1, 0.3, 0.2, 0.2])
+    inf = np.inf
+    np.testing.assert_allclose(10 ** log_scale[:2, None] * flux[:2, :4], [[10, 20, 15, 0], [0, 5, 6, 7]],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(10 ** log_scale[:2, None] * sigma[:2, :4], [[1, 2, 1.5, inf], [inf, 0.5, 0.6, 0.7]],
+                               rtol=1e-4)
+    assert np.isfinite(sigma[2]).tolist() == [False] * 4 + [True] * 3 + [False]  # the Legacy row
+    assert np.isfinite(sigma[3]).tolist() == [True, True, False, False, False, False, False, True]  # the SDSS row
+    with pytest.raises(ValueError, match="trusted properties.redshift"):
+        library_table(records[4:], processor)
+
+
+def test_the_library_decides_between_redshifts_five_broad_bands_leave_open(library_head):
+    """The same six galaxies at z = 0.1 and 0.4 through ugriz: the library's p(z) puts each at its own redshift
+    (colours and brightness), the flagged z = 2 record never entered, and the posterior's answer is right."""
+    head, processor, rest_edges, seds = library_head
+    settings = head.config.head_config
+    assert settings.photoz_library_size == 12 and settings.photoz_library_bands == UGRIZ
+    grid = shift_redshifts(settings.photoz_shifts, settings.photoz_log_step)
+    for z in (0.1, 0.4):
+        records = photometry_of(seds, rest_edges, z, UGRIZ, snr=30, seed=int(100 * z) + 1)
+        batch = processor(records, return_tensors="pt")
+        scan = head.photometric_redshift(batch)
+        assert scan.library_valid.all()
+        library_peak = grid[scan.library_log_prior.argmax(-1)]
+        assert torch.all((library_peak - z).abs() < 0.02 * (1 + z)), (z, library_peak)
+        assert scan.library_log_prior[:, grid > 1.0].exp().sum(-1).max() < 1e-6  # nothing from the flagged z = 2
+        out = predict(head, processor, records)
+        assert out.redshift_source.tolist() == [2] * len(seds)
+        assert torch.all((out.mean[:, 0] - z).abs() < 0.02 * (1 + z)), (z, out.mean[:, 0])
+
+
+def test_bands_the_library_never_measured_leave_the_encoder_prior(library_head):
+    head, processor, rest_edges, seds = library_head
+    narrow = [b for b in processor.filter_table if b.startswith("jpas_J0")]
+    batch = processor(photometry_of(seds[:2], rest_edges, 0.3, narrow, snr=20, seed=5), return_tensors="pt")
+    scan = head.photometric_redshift(batch)
+    assert not scan.library_valid.any()
+    assert scan.valid.all()  # the template fit still answers, with the encoder's Gaussian as its prior

@@ -136,3 +136,13 @@ def test_cli_reports_a_missing_label_without_a_traceback(survey, tmp_path, capsy
                  "--from-scratch", "--targets", "log_mass"])
     assert code == 2
     assert "properties lack ['log_mass']" in capsys.readouterr().err
+
+
+def test_the_photometric_fit_gets_the_training_galaxies_as_its_library(survey, base, tmp_path):
+    """`galfm finetune --photometric-redshift`: the training split's photometry becomes the fit's population
+    prior, one row per broadband survey (Legacy here; J-PAS stays out), saved with the head."""
+    metrics = finetune(_args("properties", survey, base, tmp_path, photometric_redshift=True, targets=["redshift"]))
+    settings = load_head(str(tmp_path / "model")).config.head_config
+    legacy = ["decam_g", "decam_r", "decam_z", "wise_w1", "wise_w2"]
+    assert sorted(settings.photoz_library_bands) == sorted(legacy)
+    assert settings.photoz_library_size == metrics["train_galaxies"]  # every training galaxy has Legacy photometry

@@ -181,3 +181,19 @@ def test_retraining_one_head_names_an_unknown_head_and_a_missing_release(tmp_pat
     assert not (tmp_path / "data").exists()  # nothing simulated for a run that cannot start
     # measuring the real galaxies again needs a release to measure
     assert main(["release", "--out", str(tmp_path / "empty"), "--real-galaxies"]) == 2
+    assert main(["release", "--out", str(tmp_path / "empty"), "--work", str(tmp_path), "--photometric-fit"]) == 2
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("name", [h.name for h in SHIPPED_HEADS if h.photometric_redshift])
+def test_the_shipped_photometric_fits_carry_a_broadband_library_of_the_release_survey(name):
+    """The library is what moved broadband photometric redshifts (RESULTS.md): it must ship, with SDSS and Legacy
+    rows, no J-PAS columns, and release.json saying where it came from."""
+    from galfm.configuration_galfm import GalFMConfig
+
+    settings = GalFMConfig.from_pretrained(SHIPPED_DIR / name).head_config
+    assert settings.photoz_library_size > 10000
+    assert {"sdss_u", "sdss_z", "decam_g", "wise_w1"} <= set(settings.photoz_library_bands)
+    assert not [b for b in settings.photoz_library_bands if b.startswith("jpas_")]
+    record = json.loads((SHIPPED_DIR / "release.json").read_text())["heads"][name]["photometric_fit"]
+    assert record["library_galaxies"] == settings.photoz_library_size
