@@ -53,7 +53,7 @@ class PhotometricScan:
     """``log_likelihood`` (B, S) over the grid (up to a constant; templates marginalised), ``chi2_min`` (B,) of
     the best template, ``num_bands`` (B,) the bands fitted, ``valid`` (B,) False where fewer than
     ``photoz_min_bands`` bands had a tabulated curve; ``library_log_prior`` (B, S) ln p(z) of the library
-    (normalised; None without one) and ``library_valid`` (B,) where enough of its bands were measured."""
+    (normalised; None without one) and ``library_valid`` (B,) where some row measured every band of the galaxy."""
 
     log_likelihood: torch.Tensor
     chi2_min: torch.Tensor
@@ -74,7 +74,7 @@ class GalFMPhotometricRedshift(nn.Module):
     nanomaggies, sigma inf where a band was not measured; ``library_redshift`` (R,).
     """
 
-    library_chunk = 1024  # library rows per step: (B, chunk, L) doubles at a time
+    library_chunk = 1024  # library rows per step: (B, chunk, L) floats at a time
 
     def __init__(self, config: GalFMConfig):
         super().__init__()
@@ -145,14 +145,16 @@ class GalFMPhotometricRedshift(nn.Module):
         return scan
 
     def library_prior(self, inputs, num_bands: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, S) ln p(z) from the library rows that match the fluxes, and (B,) whether any row measured every one
-        of the galaxy's ``num_bands`` tabulated bands (like with like: a J-PAS galaxy is not judged by its three
-        broad bands, nor an SDSS one by a row that lacks its u)."""
+        """(B, S) ln p(z) from the library rows that match the fluxes, and (B,) whether any row measured every band
+        of the galaxy the library knows, and the library knows all ``num_bands`` it has with a tabulated curve
+        (like with like: a J-PAS galaxy is not judged by its three broad bands, nor an SDSS one by a row that lacks
+        its u)."""
         settings = self.config.head_config
         w, wf, _ = self.band_sums(inputs, self.library_band_wavelength)
         columns = (w > 0).any(0)  # only the library bands this batch measured
         w, wf = w[:, columns], wf[:, columns]
         measured = w > 0
+        num_known = measured.sum(-1, keepdim=True)  # (B, 1) the galaxy's bands in the library's table
         # single precision in the (batch, rows, bands) block: the fluxes are nanomaggies, chi2 needs no more
         flux, variance = (wf / w.clamp_min(1e-300)).float(), (1.0 / w.clamp_min(1e-300)).float()
         log_weights = []
@@ -176,8 +178,8 @@ class GalFMPhotometricRedshift(nn.Module):
             magnitude_difference = 2.5 * (self.library_log_scale[rows] - torch.log10(amplitude))
             log_weight = (-0.5 * chi2 + log_norm
                           - 0.5 * (magnitude_difference / settings.photoz_library_magnitude_sigma) ** 2).double()
-            covered = common.sum(-1) == num_bands[:, None]
-            log_weights.append(torch.where(covered & (num_bands[:, None] >= settings.photoz_min_bands), log_weight,
+            covered = (common.sum(-1) == num_known) & (num_known >= num_bands[:, None])
+            log_weights.append(torch.where(covered & (num_known >= settings.photoz_min_bands), log_weight,
                                            -torch.inf))
         log_weight = torch.cat(log_weights, dim=1)  # (B, R)
         valid = torch.isfinite(log_weight).any(-1)
