@@ -146,9 +146,9 @@ class GalFMHeadConfig(PreTrainedConfig):
         photoz_mass_prior (`bool`): weigh each template solution by dV_c/dz times the stellar-mass function at the
             mass its amplitude implies (False in heads made before it); photoz_mass_function_bins (`int`): the
             length of that function's table.
-        photoz_library_size (`int`): simulated galaxies kept, each at its own redshift, as the fit's population
-            prior (0: none, as in heads made before it; the encoder's Gaussian is then the prior);
-            photoz_library_bands (`list[str]`): the bands they were measured in.
+        photoz_library_size (`int`): rows of the library, one per training galaxy and broadband survey, each at
+            its galaxy's redshift, the fit's population prior (0: none, as in heads made before it; the encoder's
+            Gaussian is then the prior); photoz_library_bands (`list[str]`): the bands they were measured in.
         photoz_library_magnitude_sigma (`float`): how close (mag) a library galaxy's brightness must be to count
             (a flux-limited survey's redshifts depend on how bright its galaxies are); photoz_library_kernel_pixels
             (`float`): the grid pixels each library redshift is spread over.
